@@ -1,0 +1,204 @@
+"""Russian polling-station results in Sergey Shpilkin's CSV layout (zipped or not).
+
+One row per precinct commission (UIK): region, single-member district (OIK), territorial
+commission (TIK), UIK number, the protocol lines under their Russian names, then one column per
+party ("1. …", "2. …"). When the store is empty, the election definition is built from the
+file itself: region → single-member district → territorial commission → station, the parties,
+the `russia-duma` form and rules, and 225 list seats by Hare largest remainder with a 5%
+threshold of ballots cast (Federal Law 20-FZ art. 88).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from tallyroom.definition.model import (
+    Allocation,
+    Area,
+    Choice,
+    Contest,
+    ContestKind,
+    CountKind,
+    Definition,
+    Election,
+    Figure,
+    Hierarchy,
+    Station,
+)
+from tallyroom.importers.pipeline import ImportError_, ImportRow
+
+CONTEST_ID = "federal-list"
+
+#: The 12 lines of the federal protocol by the exact Russian column name in the file.
+LINE_COLUMNS: dict[str, str] = {
+    "Число избирателей, внесенных в список избирателей на момент окончания голосования": "L1",
+    "Число избирательных бюллетеней, полученных участковой избирательной комиссией": "L2",
+    "Число избирательных бюллетеней, выданных избирателям, проголосовавшим досрочно": "L3",
+    "Число избирательных бюллетеней, выданных в помещении для голосования в день голосования": "L4",
+    "Число избирательных бюллетеней, выданных вне помещения для голосования в день голосования": "L5",
+    "Число погашенных избирательных бюллетеней": "L6",
+    "Число избирательных бюллетеней, содержащихся в переносных ящиках для голосования": "L7",
+    "Число избирательных бюллетеней, содержащихся в стационарных ящиках для голосования": "L8",
+    "Число недействительных избирательных бюллетеней": "L9",
+    "Число действительных избирательных бюллетеней": "L10",
+    "Число утраченных избирательных бюллетеней": "L11",
+    "Число избирательных бюллетеней, не учтенных при получении": "L12",
+}
+_PARTY = re.compile(r"^(\d+)\.\s*(.+)$")
+_OIK = re.compile(r"^(\d+)\s")
+
+
+@dataclass(frozen=True)
+class ShpilkinFile:
+    name: str
+    data: bytes
+    header: list[str]
+    line_cols: dict[str, int]
+    party_cols: list[tuple[int, str, str]]  # (column, choice id, name)
+
+
+def read_file(path: Path) -> tuple[bytes, bytes]:
+    """Return (the file's raw bytes for hashing, the CSV text bytes)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImportError_(f"{path}: cannot read: {exc.strerror}") from None
+    if raw[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+                names = [n for n in zf.namelist() if n.lower().endswith(".csv")]
+                if len(names) != 1:
+                    raise ImportError_(f"{path}: the zip must hold exactly one .csv file, found {len(names)}")
+                return raw, zf.read(names[0])
+        except (zipfile.BadZipFile, EOFError) as exc:
+            raise ImportError_(f"{path}: damaged zip file ({exc})") from None
+    return raw, raw
+
+
+def parse_header(name: str, data: bytes) -> ShpilkinFile:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportError_(f"{name}: byte {exc.start}: not UTF-8 text ({exc.reason})") from None
+    first = text.split("\n", 1)[0]
+    header = next(csv.reader([first]))
+    for col in ("region", "oik", "tik", "uik"):
+        if col not in header:
+            raise ImportError_(f"{name}: missing column {col!r} (not a Shpilkin station file?)")
+    line_cols: dict[str, int] = {}
+    for col_name, line in LINE_COLUMNS.items():
+        if col_name not in header:
+            raise ImportError_(f"{name}: missing protocol column {col_name!r} (line {line})")
+        line_cols[line] = header.index(col_name)
+    parties = []
+    for i, h in enumerate(header):
+        m = _PARTY.match(h)
+        if m:
+            parties.append((i, f"p{int(m.group(1)):02d}", m.group(2).strip()))
+    if not parties:
+        raise ImportError_(f"{name}: no party columns ('1. …') in the header")
+    return ShpilkinFile(name, data, header, line_cols, parties)
+
+
+def _rows(f: ShpilkinFile) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(f.data.decode("utf-8-sig")))
+    next(reader)
+    width = len(f.header)
+    for n, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) != width:
+            raise ImportError_(
+                f"{f.name}: row {n}: {len(row)} columns, the header has {width} (truncated file?)"
+            )
+        yield n, row
+
+
+def _ids(f: ShpilkinFile) -> Iterator[tuple[int, list[str], str, str, str, str]]:
+    """Yield (row number, row, region id, oik id, tik id, station id)."""
+    ri, oi, ti, ui = (f.header.index(c) for c in ("region", "oik", "tik", "uik"))
+    regions: dict[str, str] = {}
+    tiks: dict[tuple[str, str], str] = {}
+    for n, row in _rows(f):
+        region = regions.setdefault(row[ri], f"r{len(regions) + 1:02d}")
+        m = _OIK.match(row[oi])
+        oik = f"oik-{int(m.group(1)):03d}" if m else f"{region}-oik"
+        tik = tiks.setdefault((oik, row[ti]), f"{oik}-t{sum(1 for k in tiks if k[0] == oik) + 1:02d}")
+        yield n, row, region, oik, tik, f"{region}-{row[ui]}"
+
+
+def build_definition(f: ShpilkinFile) -> bytes:
+    """Build the election definition (JSON bytes) from the stations in the file."""
+    areas: list[Area] = [Area(id="ru", name={"en": "Russian Federation", "ru": "Российская Федерация"}, hierarchy="admin", kind="country")]
+    stations: list[Station] = []
+    seen_areas: set[str] = set()
+    seen_stations: set[str] = set()
+    ri, oi, ti = (f.header.index(c) for c in ("region", "oik", "tik"))
+    l1 = f.line_cols["L1"]
+    for n, row, region, oik, tik, station in _ids(f):
+        for aid, name, parent, kind in (
+            (region, row[ri], "ru", "region"),
+            (oik, row[oi], region, "single-member district"),
+            (tik, row[ti], oik, "territorial commission"),
+        ):
+            if aid not in seen_areas:
+                seen_areas.add(aid)
+                areas.append(Area(id=aid, name={"ru": name, "en": name}, hierarchy="admin", parent=parent, kind=kind))
+        if station in seen_stations:
+            raise ImportError_(f"{f.name}: row {n}: station {station} appears twice")
+        seen_stations.add(station)
+        try:
+            registered = int(row[l1])
+        except ValueError:
+            raise ImportError_(f"{f.name}: row {n}: line L1 is not a whole number: {row[l1]!r}") from None
+        stations.append(Station(id=station, name=f"УИК №{station.split('-', 1)[1]}", areas=[tik], registered=registered))
+    contest = Contest(
+        id=CONTEST_ID,
+        name={"en": "Federal party list", "ru": "Федеральный избирательный округ"},
+        kind=ContestKind.PARTY_LIST,
+        area="ru",
+        choices=[Choice(id=cid, name={"ru": name, "en": name}) for _, cid, name in f.party_cols],
+        form="federal-list",
+        official_count=CountKind.HAND,
+        percent_base=Figure.BALLOTS_CAST,
+        allocation=Allocation(method="hare", seats=225, threshold_percent="5", threshold_base=Figure.BALLOTS_CAST),
+    )
+    definition = Definition(
+        election=Election(
+            id="ru-duma-import",
+            name={"en": "State Duma election (imported)", "ru": "Выборы в Государственную Думу (импорт)"},
+            date="",
+            country="RU",
+            languages=["ru", "en"],
+        ),
+        profile="russia-duma",
+        hierarchies=[Hierarchy(id="admin", name={"en": "Regions and districts", "ru": "Субъекты и округа"})],
+        areas=areas,
+        stations=stations,
+        contests=[contest],
+    )
+    return msgspec.json.encode(definition)
+
+
+def iter_rows(f: ShpilkinFile, station_ids: set[str] | None = None) -> Iterator[ImportRow]:
+    """Yield one ImportRow per station row; numbers that are not integers are passed on as text
+    so that the row is rejected with the line named."""
+    cols = [(line, c) for line, c in f.line_cols.items()]
+    cols += [(cid, c) for c, cid, _ in f.party_cols]
+    for n, row, _region, _oik, _tik, station in _ids(f):
+        lines: dict[str, int] = {}
+        for line, c in cols:
+            v = row[c]
+            try:
+                lines[line] = int(v)
+            except ValueError:
+                lines[line] = v  # type: ignore[assignment]  # rejected with the line named
+        yield ImportRow(n, station, CONTEST_ID, lines)

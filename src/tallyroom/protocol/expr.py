@@ -1,0 +1,157 @@
+"""Control-rule expressions: linear integer arithmetic over protocol lines.
+
+A rule is a comparison between two linear expressions over line ids, integer constants and
+`sum(choices)`, e.g. `registered >= issued_early + issued_station + issued_outside` or
+`valid == sum(choices)`. Laws state their control relationships in exactly this shape
+(Russian Federal Law 20-FZ art. 67 and the CEC's protocol instructions; Kyrgyz CEC protocol
+forms), so nothing more general is accepted: no calls besides `sum(choices)`, no division, no
+attribute access. Expressions are parsed with Python's `ast` module and compiled into a
+closure over a counts vector, so evaluating a protocol costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+_COMPARATORS: dict[type[ast.cmpop], str] = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.GtE: ">=",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.Lt: "<",
+}
+
+
+class ExpressionError(ValueError):
+    """An expression that is not a comparison of linear integer terms over known lines."""
+
+
+@dataclass(frozen=True, slots=True)
+class Linear:
+    """A linear combination `Σ coef·line + constant` with integer coefficients."""
+
+    terms: tuple[tuple[str, int], ...]
+    constant: int
+
+    def value(self, counts: Mapping[str, int]) -> int:
+        return sum(coef * counts[name] for name, coef in self.terms) + self.constant
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.terms)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    left: Linear
+    op: str
+    right: Linear
+
+    def names(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for name in (*self.left.names(), *self.right.names()):
+            seen.setdefault(name, None)
+        return tuple(seen)
+
+
+def _combine(a: dict[str, int], b: Mapping[str, int], sign: int) -> dict[str, int]:
+    out = dict(a)
+    for name, coef in b.items():
+        out[name] = out.get(name, 0) + sign * coef
+    return out
+
+
+def _linear(node: ast.expr, known: set[str], choices: Sequence[str]) -> tuple[dict[str, int], int]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
+        lt, lc = _linear(node.left, known, choices)
+        rt, rc = _linear(node.right, known, choices)
+        sign = 1 if isinstance(node.op, ast.Add) else -1
+        return _combine(lt, rt, sign), lc + sign * rc
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for const, other in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(const, ast.Constant) and type(const.value) is int:
+                terms, c = _linear(other, known, choices)
+                k = const.value
+                return {n: k * v for n, v in terms.items()}, k * c
+        raise ExpressionError("multiplication is only allowed by an integer constant")
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        terms, c = _linear(node.operand, known, choices)
+        return {n: -v for n, v in terms.items()}, -c
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return {}, node.value
+    if isinstance(node, ast.Name):
+        if node.id not in known:
+            raise ExpressionError(f'unknown line "{node.id}"')
+        return {node.id: 1}, 0
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "sum"
+        and len(node.args) == 1
+        and not node.keywords
+        and isinstance(node.args[0], ast.Name)
+        and node.args[0].id == "choices"
+    ):
+        return {c: 1 for c in choices}, 0
+    raise ExpressionError(f"not allowed in a rule: {ast.unparse(node)!r}")
+
+
+def parse_rule(expr: str, known: set[str], choices: Sequence[str]) -> Comparison:
+    """Parse `LEFT op RIGHT` into two linear terms over the given line ids.
+
+    `choices` are the ids that `sum(choices)` expands to; `known` must include them.
+    """
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"syntax error at column {exc.offset}: {exc.msg}") from None
+    body = tree.body
+    if not isinstance(body, ast.Compare) or len(body.ops) != 1:
+        raise ExpressionError("a rule must be one comparison: LEFT (==|!=|>=|<=|>|<) RIGHT")
+    op = _COMPARATORS.get(type(body.ops[0]))
+    if op is None:
+        raise ExpressionError("a rule must compare with ==, !=, >=, <=, > or <")
+    lt, lc = _linear(body.left, known, choices)
+    rt, rc = _linear(body.comparators[0], known, choices)
+    return Comparison(
+        Linear(tuple((n, c) for n, c in lt.items() if c), lc),
+        op,
+        Linear(tuple((n, c) for n, c in rt.items() if c), rc),
+    )
+
+
+def parse_linear(expr: str, known: set[str], choices: Sequence[str]) -> Linear:
+    """Parse a linear expression (used for a form's figures, e.g. `took_part`)."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"syntax error at column {exc.offset}: {exc.msg}") from None
+    terms, const = _linear(tree.body, known, choices)
+    return Linear(tuple((n, c) for n, c in terms.items() if c), const)
+
+
+def _source(lin: Linear, index: Mapping[str, int]) -> str:
+    parts = [f"{coef}*c[{index[name]}]" for name, coef in lin.terms]
+    parts.append(str(lin.constant))
+    return "(" + " + ".join(parts) + ")"
+
+
+def compile_comparison(
+    cmp: Comparison, index: Mapping[str, int]
+) -> Callable[[Sequence[int]], bool]:
+    """Compile a comparison into `f(counts_vector) -> holds`.
+
+    The generated source is built only from validated integers and indices, never from the
+    user's text, so evaluating it cannot run anything but arithmetic.
+    """
+    src = f"lambda c: {_source(cmp.left, index)} {cmp.op} {_source(cmp.right, index)}"
+    fn: Callable[[Sequence[int]], bool] = eval(compile(src, "<rule>", "eval"), {"__builtins__": {}})
+    return fn
+
+
+def compile_linear(lin: Linear, index: Mapping[str, int]) -> Callable[[Sequence[int]], int]:
+    src = f"lambda c: {_source(lin, index)}"
+    fn: Callable[[Sequence[int]], int] = eval(compile(src, "<figure>", "eval"), {"__builtins__": {}})
+    return fn

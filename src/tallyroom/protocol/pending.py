@@ -1,0 +1,97 @@
+"""Turn a protocol body into a checked, ready-to-append record (pure: no store, no web)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from tallyroom.definition.compiled import CompiledElection
+from tallyroom.protocol.check import ProtocolRejected, check_counts, counts_vector
+from tallyroom.protocol.model import ProtocolBody
+
+
+@dataclass(frozen=True, slots=True)
+class PendingProtocol:
+    """A checked protocol ready to append: its entry payload and decoded counts."""
+
+    contest: int
+    station: int
+    count_kind: str
+    counts: Sequence[int]
+    warnings: Sequence[dict[str, Any]]
+    #: The ledger payload: one JSON line of envelope (signature, key id), then the body bytes.
+    payload: bytes
+    body_sha256: str
+
+
+class UnknownReference(ValueError):
+    """The body names an election, station or contest the definition does not have."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+_envelope_encoder = msgspec.json.Encoder()
+
+
+def protocol_payload(envelope: dict[str, Any], body: bytes) -> bytes:
+    """The ledger payload of a protocol entry: envelope JSON, a newline, the exact body."""
+    return _envelope_encoder.encode(envelope) + b"\n" + body
+
+
+def split_payload(payload: bytes) -> tuple[dict[str, Any], bytes]:
+    head, sep, body = payload.partition(b"\n")
+    if not sep:
+        raise ValueError("protocol payload has no envelope line")
+    envelope = msgspec.json.decode(head)
+    if not isinstance(envelope, dict):
+        raise ValueError("protocol envelope is not a JSON object")
+    return envelope, body
+
+
+def prepare(
+    election: CompiledElection,
+    body: ProtocolBody,
+    raw: bytes,
+    envelope: dict[str, Any],
+) -> PendingProtocol:
+    """Check a decoded body against the definition and its control rules.
+
+    Raises `UnknownReference` for a wrong election hash, station, contest or station outside
+    the contest, and `ProtocolRejected` for bad lines or failed error rules.
+    """
+    if body.election != election.sha256:
+        raise UnknownReference(
+            "election",
+            f"protocol is for definition {body.election[:16]}…, this election is {election.sha256[:16]}…",
+        )
+    si = election.station_index.get(body.station)
+    if si is None:
+        raise UnknownReference("station", f'unknown station "{body.station}"')
+    ci = election.contest_index.get(body.contest)
+    if ci is None:
+        raise UnknownReference("contest", f'unknown contest "{body.contest}"')
+    contest = election.contests[ci]
+    if si not in contest.station_set:
+        raise UnknownReference(
+            "station", f'station "{body.station}" does not vote in contest "{body.contest}"'
+        )
+    counts = counts_vector(contest, body.lines)
+    warnings = check_counts(contest, counts)
+    return PendingProtocol(
+        contest=ci,
+        station=si,
+        count_kind=str(body.count_kind),
+        counts=counts,
+        warnings=[w.to_dict() for w in warnings],
+        payload=protocol_payload(envelope, raw),
+        body_sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+__all__ = ["PendingProtocol", "ProtocolRejected", "UnknownReference", "prepare", "protocol_payload"]

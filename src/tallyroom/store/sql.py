@@ -1,0 +1,604 @@
+"""The store: ledger, protocols and running totals in SQLite or PostgreSQL behind one class.
+
+Every append happens in one transaction that (1) takes the ledger head row — `BEGIN
+IMMEDIATE` on SQLite, `SELECT … FOR UPDATE` on PostgreSQL — so concurrent writers can never
+fork the log, (2) writes the entries, their Merkle nodes and the decoded protocols, (3) folds
+the batch's totals into the running tallies, and (4) moves the head. Nothing is acknowledged
+before that transaction commits (DESIGN invariants 3 and 4).
+
+The schema is declared with SQLAlchemy Core (store/schema.py); the hot path talks to the
+driver directly (sqlite3 `executemany`, psycopg pipelines), as DESIGN.md's storage notes say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tallyroom.definition.compiled import CompiledElection, compile_election
+from tallyroom.definition.load import LoadedDefinition, load_definition
+from tallyroom.ledger.entry import EntryKind, decode_entry, encode_entry
+from tallyroom.ledger.merkle import Frontier, leaf_hash
+from tallyroom.protocol.pending import PendingProtocol
+from tallyroom.store import schema
+from tallyroom.tally.running import Tally, TallyKey, Totals
+
+
+class StoreError(RuntimeError):
+    """The store cannot do what was asked (not initialised, wrong schema, bad URL)."""
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What happened to one pending protocol: a new entry, a duplicate or a conflict."""
+
+    status: str  # "new", "duplicate", "conflict"
+    ledger_index: int
+    leaf_hash: bytes
+    #: For a conflict: the ledger index of the protocol already counted.
+    existing_index: int | None = None
+
+
+@dataclass
+class LedgerHead:
+    size: int
+    root: bytes
+    frontier: Frontier = field(repr=False)
+
+
+class _Dialect:
+    name = "base"
+    param = "?"
+
+    def q(self, sql: str) -> str:
+        return sql if self.param == "?" else sql.replace("?", self.param)
+
+
+class _SQLite(_Dialect):
+    name = "sqlite"
+    param = "?"
+
+
+class _Postgres(_Dialect):
+    name = "postgresql"
+    param = "%s"
+
+
+def _is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
+
+
+class Store:
+    """One election's ledger, protocols and tallies, in SQLite (a file) or PostgreSQL (a URL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect: _Dialect = _Postgres() if _is_postgres(url) else _SQLite()
+        self._conn: Any = None
+        self._election: CompiledElection | None = None
+
+    # -- connections -------------------------------------------------------------------------
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def _connect(self) -> Any:
+        if self.dialect.name == "postgresql":
+            import psycopg
+
+            url = self.url.replace("postgresql+psycopg://", "postgresql://")
+            try:
+                return psycopg.connect(url, autocommit=False)
+            except psycopg.OperationalError as exc:
+                raise StoreError(f"cannot connect to PostgreSQL at {self.url}: {exc}") from None
+        path = self.url.removeprefix("sqlite:///")
+        conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+        # WAL lets readers work while one writer appends; FULL makes each commit durable
+        # before we acknowledge it (DESIGN invariant 4).
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA cache_size=-65536")
+        return conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _sqlalchemy_url(self) -> str:
+        if self.dialect.name == "postgresql":
+            rest = self.url.split("://", 1)[1]
+            return f"postgresql+psycopg://{rest}"
+        return f"sqlite:///{self.url.removeprefix('sqlite:///')}"
+
+    def _begin_write(self) -> None:
+        if self.dialect.name == "sqlite":
+            self.conn.execute("BEGIN IMMEDIATE")
+        # psycopg opens a transaction implicitly; the head row lock serialises writers.
+
+    def _commit(self) -> None:
+        if self.dialect.name == "sqlite":
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.commit()
+
+    def _rollback(self) -> None:
+        if self.dialect.name == "sqlite":
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        else:
+            self.conn.rollback()
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(self.dialect.q(sql), params)
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self.dialect.name == "sqlite":
+            self.conn.executemany(sql, rows)
+        else:
+            with self.conn.cursor() as cur:
+                cur.executemany(self.dialect.q(sql), rows)
+
+    # -- schema and initialisation ------------------------------------------------------------
+
+    def is_initialized(self) -> bool:
+        try:
+            row = self._execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except Exception:
+            self._rollback()
+            return False
+        if self.dialect.name == "postgresql":
+            self.conn.rollback()
+        return row is not None
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to `schema.SCHEMA_VERSION`."""
+        from sqlalchemy import create_engine
+
+        if self.dialect.name == "sqlite":
+            # Make the file exist with WAL before SQLAlchemy opens it.
+            self.conn.execute("SELECT 1")
+        engine = create_engine(self._sqlalchemy_url())
+        try:
+            schema.metadata.create_all(engine)
+        finally:
+            engine.dispose()
+
+    def initialize(self, loaded: LoadedDefinition, commission_key: bytes) -> None:
+        """Create the schema and append the definition as ledger entry 0."""
+        if self.is_initialized():
+            raise StoreError(
+                f"{self.url} already holds an election; use a new --db for another election"
+            )
+        self.migrate()
+        self._begin_write()
+        try:
+            self._execute(
+                "INSERT INTO ledger_head (id, size, frontier, root) VALUES (1, 0, ?, ?)",
+                (Frontier().to_bytes(), Frontier().root()),
+            )
+            self._set_meta("definition_sha256", loaded.sha256)
+            self._set_meta("commission_public_key", commission_key.hex())
+            self._set_meta("created_at", utcnow())
+            head = self._lock_head()
+            self._append_entries(head, [encode_entry(EntryKind.DEFINITION, loaded.raw)], [EntryKind.DEFINITION])
+            self._write_head(head)
+            self._set_meta("schema_version", str(schema.SCHEMA_VERSION))
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def meta(self, key: str) -> str | None:
+        row = self._execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        self._end_read()
+        return None if row is None else str(row[0])
+
+    def _end_read(self) -> None:
+        if self.dialect.name == "postgresql" and self.conn.info.transaction_status != 0:
+            self.conn.rollback()
+
+    # -- the election -------------------------------------------------------------------------
+
+    def election(self) -> CompiledElection:
+        """The election this store holds, from ledger entry 0."""
+        if self._election is None:
+            if not self.is_initialized():
+                raise StoreError(
+                    f"{self.url} holds no election yet: run `tallyroom init DEFINITION.yaml`"
+                )
+            row = self._execute("SELECT data FROM ledger_entries WHERE idx = 0").fetchone()
+            self._end_read()
+            kind, payload = decode_entry(bytes(row[0]))
+            if kind != EntryKind.DEFINITION:
+                raise StoreError("ledger entry 0 is not an election definition")
+            self._election = compile_election(load_definition(payload, "ledger entry 0"))
+        return self._election
+
+    # -- the ledger ---------------------------------------------------------------------------
+
+    def _lock_head(self) -> LedgerHead:
+        sql = "SELECT size, frontier, root FROM ledger_head WHERE id = 1"
+        if self.dialect.name == "postgresql":
+            sql += " FOR UPDATE"
+        row = self._execute(sql).fetchone()
+        if row is None:
+            raise StoreError("the ledger head is missing: was the store initialised?")
+        return LedgerHead(int(row[0]), bytes(row[2]), Frontier.from_bytes(bytes(row[1])))
+
+    def _write_head(self, head: LedgerHead) -> None:
+        head.size = head.frontier.size
+        head.root = head.frontier.root()
+        self._execute(
+            "UPDATE ledger_head SET size = ?, frontier = ?, root = ? WHERE id = 1",
+            (head.size, head.frontier.to_bytes(), head.root),
+        )
+
+    def _append_entries(
+        self, head: LedgerHead, entries: Sequence[bytes], kinds: Sequence[str]
+    ) -> list[tuple[int, bytes]]:
+        start = head.frontier.size
+        leaves = [leaf_hash(e) for e in entries]
+        nodes = head.frontier.extend(leaves)
+        now = utcnow()
+        self._executemany(
+            self.dialect.q(
+                "INSERT INTO ledger_entries (idx, kind, data, leaf_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?)"
+            ),
+            [(start + i, str(k), e, h, now) for i, (k, e, h) in enumerate(zip(kinds, entries, leaves, strict=True))],
+        )
+        self._executemany(
+            self.dialect.q("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)"),
+            nodes,
+        )
+        return [(start + i, h) for i, h in enumerate(leaves)]
+
+    def head(self) -> LedgerHead:
+        row = self._execute("SELECT size, frontier, root FROM ledger_head WHERE id = 1").fetchone()
+        self._end_read()
+        if row is None:
+            raise StoreError("the ledger head is missing: was the store initialised?")
+        return LedgerHead(int(row[0]), bytes(row[2]), Frontier.from_bytes(bytes(row[1])))
+
+    def entries(self, start: int = 0, stop: int | None = None, batch: int = 20_000) -> Iterator[tuple[int, str, bytes, bytes]]:
+        """Yield (index, kind, data, leaf_hash) in ledger order."""
+        end = self.head().size if stop is None else stop
+        pos = start
+        while pos < end:
+            rows = self._execute(
+                "SELECT idx, kind, data, leaf_hash FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+                (pos, min(end, pos + batch)),
+            ).fetchall()
+            self._end_read()
+            for r in rows:
+                yield int(r[0]), str(r[1]), bytes(r[2]), bytes(r[3])
+            pos += batch
+
+    def node(self, level: int, index: int) -> bytes:
+        """A complete subtree's hash (level 0 = a leaf), for proofs (ledger.merkle.NodeReader)."""
+        if level == 0:
+            row = self._execute("SELECT leaf_hash FROM ledger_entries WHERE idx = ?", (index,)).fetchone()
+        else:
+            row = self._execute(
+                "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index)
+            ).fetchone()
+        self._end_read()
+        if row is None:
+            raise StoreError(f"no Merkle node at level {level}, index {index}")
+        return bytes(row[0])
+
+    def append_entry(self, kind: EntryKind, payload: bytes) -> tuple[int, bytes]:
+        """Append one non-protocol entry (checkpoint, snapshot, key change…) durably."""
+        self._begin_write()
+        try:
+            head = self._lock_head()
+            ((idx, h),) = self._append_entries(head, [encode_entry(kind, payload)], [kind])
+            self._write_head(head)
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+        return idx, h
+
+    def add_checkpoint(self, size: int, root: bytes, ts: int, note: bytes) -> None:
+        self._begin_write()
+        try:
+            self._execute(
+                "INSERT INTO checkpoints (size, root, time, note) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (size) DO NOTHING",
+                (size, root, ts, note),
+            )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def checkpoints(self) -> list[tuple[int, bytes, int, bytes]]:
+        rows = self._execute("SELECT size, root, time, note FROM checkpoints ORDER BY size").fetchall()
+        self._end_read()
+        return [(int(r[0]), bytes(r[1]), int(r[2]), bytes(r[3])) for r in rows]
+
+    # -- protocols ----------------------------------------------------------------------------
+
+    def append_protocols(self, items: Sequence[PendingProtocol]) -> list[Appended]:
+        """Append checked protocols in one durable transaction, with their tally update.
+
+        An identical protocol already counted is a duplicate (its original receipt is
+        returned); a different one for the same station, contest and count kind is a conflict
+        and is not applied (DESIGN invariant 3).
+        """
+        election = self.election()
+        self._begin_write()
+        try:
+            head = self._lock_head()
+            results: list[Appended | None] = [None] * len(items)
+            fresh: list[int] = []
+            seen: dict[tuple[int, int, str], int] = {}
+            existing = self._active_for(items)
+            for i, it in enumerate(items):
+                key = (it.contest, it.station, it.count_kind)
+                prior = existing.get(key)
+                if prior is None and key in seen:
+                    first = items[seen[key]]
+                    prior = (-1 - seen[key], first.body_sha256, b"")
+                if prior is not None:
+                    pidx, psha, pleaf = prior
+                    if pidx < 0:  # the same key earlier in this batch
+                        results[i] = Appended("pending", pidx, b"")
+                        continue
+                    status = "duplicate" if psha == it.body_sha256 else "conflict"
+                    results[i] = Appended(status, pidx, pleaf, existing_index=pidx)
+                    continue
+                seen[key] = i
+                fresh.append(i)
+            appended = self._append_entries(
+                head, [encode_entry(EntryKind.PROTOCOL, items[i].payload) for i in fresh], [EntryKind.PROTOCOL] * len(fresh)
+            )
+            now = utcnow()
+            delta = Tally(election)
+            rows = []
+            for i, (idx, h) in zip(fresh, appended, strict=True):
+                it = items[i]
+                results[i] = Appended("new", idx, h)
+                rows.append(
+                    (
+                        idx,
+                        election.stations[it.station].id,
+                        election.contests[it.contest].id,
+                        it.count_kind,
+                        json.dumps(list(it.counts), separators=(",", ":")),
+                        "active",
+                        json.dumps(list(it.warnings), separators=(",", ":")),
+                        it.body_sha256,
+                        now,
+                    )
+                )
+                delta.apply(it.contest, it.station, it.count_kind, it.counts)
+            self._executemany(
+                self.dialect.q(
+                    "INSERT INTO protocols (entry_idx, station, contest, count_kind, counts, "
+                    "status, warnings, body_sha256, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
+                rows,
+            )
+            self._fold_tally(delta)
+            self._write_head(head)
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+        # Later copies of a key first seen in this same batch: resolve against its result.
+        for i, r in enumerate(results):
+            if r is not None and r.status == "pending":
+                first_i = -1 - r.ledger_index
+                first = results[first_i]
+                assert first is not None
+                same = items[first_i].body_sha256 == items[i].body_sha256
+                results[i] = Appended(
+                    "duplicate" if same else "conflict",
+                    first.ledger_index,
+                    first.leaf_hash,
+                    existing_index=first.ledger_index,
+                )
+        return [r for r in results if r is not None]
+
+    def _active_for(
+        self, items: Sequence[PendingProtocol]
+    ) -> dict[tuple[int, int, str], tuple[int, str, bytes]]:
+        """The active protocols (index, body hash, leaf hash) for the items' keys."""
+        election = self.election()
+        out: dict[tuple[int, int, str], tuple[int, str, bytes]] = {}
+        if not items:
+            return out
+        total = self._execute("SELECT COUNT(*) FROM protocols").fetchone()[0]
+        if total == 0:
+            return out
+        by_contest: dict[tuple[int, str], list[int]] = {}
+        for it in items:
+            by_contest.setdefault((it.contest, it.count_kind), []).append(it.station)
+        for (ci, kind), stations in by_contest.items():
+            ids = [election.stations[s].id for s in stations]
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                marks = ",".join("?" * len(part))
+                rows = self._execute(
+                    "SELECT p.station, p.entry_idx, p.body_sha256, e.leaf_hash FROM protocols p "
+                    "JOIN ledger_entries e ON e.idx = p.entry_idx "
+                    f"WHERE p.contest = ? AND p.count_kind = ? AND p.status = 'active' AND p.station IN ({marks})",
+                    (election.contests[ci].id, kind, *part),
+                ).fetchall()
+                for r in rows:
+                    out[(ci, election.station_index[str(r[0])], kind)] = (int(r[1]), str(r[2]), bytes(r[3]))
+        return out
+
+    def _fold_tally(self, delta: Tally) -> None:
+        election = self.election()
+        for key, t in delta.totals.items():
+            cid = election.contests[key.contest].id
+            aid = election.areas[key.area].id
+            row = self._execute(
+                "SELECT reporting, counts FROM tallies WHERE contest = ? AND area = ? AND count_kind = ?",
+                (cid, aid, key.count_kind),
+            ).fetchone()
+            if row is None:
+                self._execute(
+                    "INSERT INTO tallies (contest, area, count_kind, reporting, counts) VALUES (?, ?, ?, ?, ?)",
+                    (cid, aid, key.count_kind, t.reporting, json.dumps(t.counts, separators=(",", ":"))),
+                )
+            else:
+                old = json.loads(row[1])
+                new = [a + b for a, b in zip(old, t.counts, strict=True)]
+                self._execute(
+                    "UPDATE tallies SET reporting = ?, counts = ? WHERE contest = ? AND area = ? AND count_kind = ?",
+                    (int(row[0]) + t.reporting, json.dumps(new, separators=(",", ":")), cid, aid, key.count_kind),
+                )
+
+    def protocol_count(self, status: str = "active") -> int:
+        n = int(self._execute("SELECT COUNT(*) FROM protocols WHERE status = ?", (status,)).fetchone()[0])
+        self._end_read()
+        return n
+
+    def active_protocols(self) -> Iterator[tuple[int, int, str, list[int]]]:
+        """Yield (contest index, station index, count kind, counts) of every counted protocol."""
+        election = self.election()
+        rows = self._execute(
+            "SELECT contest, station, count_kind, counts FROM protocols WHERE status = 'active'"
+        ).fetchall()
+        self._end_read()
+        for r in rows:
+            yield (
+                election.contest_index[str(r[0])],
+                election.station_index[str(r[1])],
+                str(r[2]),
+                json.loads(r[3]),
+            )
+
+    # -- tallies ------------------------------------------------------------------------------
+
+    def totals(self, contest: int, area: int, count_kind: str) -> Totals | None:
+        election = self.election()
+        row = self._execute(
+            "SELECT reporting, counts FROM tallies WHERE contest = ? AND area = ? AND count_kind = ?",
+            (election.contests[contest].id, election.areas[area].id, count_kind),
+        ).fetchone()
+        self._end_read()
+        return None if row is None else Totals(json.loads(row[1]), int(row[0]))
+
+    def tally(self) -> Tally:
+        """All running totals as stored (not recomputed)."""
+        election = self.election()
+        out = Tally(election)
+        rows = self._execute("SELECT contest, area, count_kind, reporting, counts FROM tallies").fetchall()
+        self._end_read()
+        for r in rows:
+            key = TallyKey(election.contest_index[str(r[0])], election.area_index[str(r[1])], str(r[2]))
+            out.totals[key] = Totals(json.loads(r[4]), int(r[3]))
+        return out
+
+    def count_kinds(self) -> list[str]:
+        rows = self._execute("SELECT DISTINCT count_kind FROM tallies ORDER BY count_kind").fetchall()
+        self._end_read()
+        return [str(r[0]) for r in rows]
+
+    def replace_tally(self, tally: Tally) -> None:
+        """Replace every running total (used by `rebuild` after recomputing from the ledger)."""
+        election = self.election()
+        self._begin_write()
+        try:
+            self._lock_head()
+            self._execute("DELETE FROM tallies")
+            self._executemany(
+                self.dialect.q(
+                    "INSERT INTO tallies (contest, area, count_kind, reporting, counts) VALUES (?, ?, ?, ?, ?)"
+                ),
+                [
+                    (
+                        election.contests[k.contest].id,
+                        election.areas[k.area].id,
+                        k.count_kind,
+                        t.reporting,
+                        json.dumps(t.counts, separators=(",", ":")),
+                    )
+                    for k, t in tally.nonzero().items()
+                ],
+            )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    # -- imports ------------------------------------------------------------------------------
+
+    def record_import(
+        self,
+        fmt: str,
+        file_name: str,
+        file_sha256: str,
+        count_kind: str,
+        rows: int,
+        accepted: int,
+        rejected: int,
+        report: dict[str, Any],
+    ) -> None:
+        self._begin_write()
+        try:
+            self._execute(
+                "INSERT INTO imports (format, file_name, file_sha256, count_kind, rows, accepted, "
+                "rejected, report, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (fmt, file_name, file_sha256, count_kind, rows, accepted, rejected,
+                 msgspec.json.encode(report).decode(), utcnow()),
+            )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+
+def open_store(url: str) -> Store:
+    """Open the store at a SQLite path or a `postgresql://` URL."""
+    if not _is_postgres(url):
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.parent and not path.parent.exists():
+            raise StoreError(f"cannot create {path}: folder {path.parent} does not exist")
+    return Store(url)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def now_unix() -> int:
+    return int(time.time())

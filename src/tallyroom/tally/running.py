@@ -1,0 +1,75 @@
+"""Running totals per (contest, area, count kind): the tally, as plain in-memory data.
+
+Totals are exact integers (DESIGN: never floats in a tally). A station's protocol adds its
+counts vector to every area the station counts towards, in every hierarchy; a correction
+subtracts the old vector and adds the new one; an annulment subtracts. Machine, hand and
+recount totals live under different keys and are never added together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from tallyroom.definition.compiled import CompiledElection
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TallyKey:
+    contest: int
+    area: int
+    count_kind: str
+
+
+@dataclass(slots=True)
+class Totals:
+    counts: list[int]
+    reporting: int = 0
+
+    def copy(self) -> Totals:
+        return Totals(list(self.counts), self.reporting)
+
+
+class Tally:
+    """Totals for every (contest, area, count kind) that has at least one protocol."""
+
+    def __init__(self, election: CompiledElection) -> None:
+        self.election = election
+        self.totals: dict[TallyKey, Totals] = {}
+
+    def apply(
+        self, contest: int, station: int, count_kind: str, counts: Sequence[int], sign: int = 1
+    ) -> None:
+        """Add (sign=+1) or remove (sign=-1) one station's protocol."""
+        width = len(counts)
+        totals = self.totals
+        for area in self.election.station_areas[station]:
+            key = TallyKey(contest, area, count_kind)
+            t = totals.get(key)
+            if t is None:
+                t = totals[key] = Totals([0] * width)
+            c = t.counts
+            for i in range(width):
+                c[i] += sign * counts[i]
+            t.reporting += sign
+
+    def merge(self, other: Tally) -> None:
+        for key, t in other.totals.items():
+            mine = self.totals.get(key)
+            if mine is None:
+                self.totals[key] = t.copy()
+            else:
+                mine.counts = [a + b for a, b in zip(mine.counts, t.counts, strict=True)]
+                mine.reporting += t.reporting
+
+    def get(self, contest: int, area: int, count_kind: str) -> Totals | None:
+        return self.totals.get(TallyKey(contest, area, count_kind))
+
+    def items(self) -> Iterator[tuple[TallyKey, Totals]]:
+        return iter(sorted(self.totals.items()))
+
+    def nonzero(self) -> dict[TallyKey, Totals]:
+        """Totals without rows that corrections or annulments brought back to nothing."""
+        return {
+            k: t for k, t in self.totals.items() if t.reporting or any(t.counts)
+        }
