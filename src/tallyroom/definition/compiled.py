@@ -26,6 +26,7 @@ from tallyroom.definition.model import (
 )
 from tallyroom.protocol.expr import (
     Comparison,
+    compile_all,
     compile_comparison,
     compile_linear,
     parse_linear,
@@ -68,6 +69,8 @@ class CompiledContest:
     station_set: frozenset[int]
     #: For each area index, how many of this contest's stations lie inside it.
     stations_expected: dict[int, int]
+    #: All rules (errors and warnings) in one compiled test: the common case costs one call.
+    all_rules_hold: Callable[[Sequence[int]], bool]
 
     @property
     def id(self) -> str:
@@ -100,6 +103,10 @@ class CompiledElection:
     contests: tuple[CompiledContest, ...]
     contest_index: dict[str, int]
     roots: tuple[int, ...] = field(default=())
+    #: For each station index, its own areas (one per hierarchy), as area indices.
+    station_direct: tuple[tuple[int, ...], ...] = field(default=())
+    #: For each area index, the area and all its ancestors.
+    area_chain: tuple[tuple[int, ...], ...] = field(default=())
 
     @property
     def definition(self) -> Definition:
@@ -163,6 +170,8 @@ def compile_election(loaded: LoadedDefinition) -> CompiledElection:
         contests=contests,
         contest_index={c.contest.id: c.index for c in contests},
         roots=tuple(i for i, p in enumerate(parent) if p < 0),
+        station_direct=tuple(tuple(area_index[aid] for aid in s.areas) for s in stations),
+        area_chain=tuple(ancestors(i) for i in range(len(areas))),
     )
 
 
@@ -216,6 +225,7 @@ def _compile_contest(
         fig: compile_linear(parse_linear(expr, known, choice_ids), line_index)
         for fig, expr in form.figures.items()
     }
+    all_hold = compile_all([r.comparison for r in rules], line_index)
     root = area_index[c.area]
     members = tuple(i for i, areas in enumerate(station_areas) if root in areas)
     expected: dict[int, int] = {}
@@ -236,6 +246,7 @@ def _compile_contest(
         stations=members,
         station_set=frozenset(members),
         stations_expected=expected,
+        all_rules_hold=all_hold,
     )
 
 

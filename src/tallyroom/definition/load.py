@@ -89,8 +89,23 @@ def _structural_errors(doc: Any) -> list[str]:
     return [f"{_path(e.absolute_path)}: {e.message}" for e in errors]
 
 
+_json_definition = msgspec.json.Decoder(Definition)
+
+
 def load_definition(raw: bytes, source: str = "definition") -> LoadedDefinition:
     """Decode and check a definition; raise `DefinitionError` listing every problem."""
+    if raw.lstrip()[:1] == b"{":
+        # JSON decodes straight into the model, several times faster than via dicts; on any
+        # problem fall through to the path that reports every error with its location.
+        try:
+            definition = _json_definition.decode(raw)
+        except msgspec.DecodeError:
+            pass
+        else:
+            errors = list(check_definition(definition))
+            if errors:
+                raise DefinitionError(source, errors)
+            return LoadedDefinition(definition, raw, definition_hash(raw))
     doc = parse_document(raw, source)
     try:
         definition = msgspec.convert(doc, Definition)

@@ -16,3 +16,9 @@ def definition_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "tallyroom election definition"
     return schema
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(definition_schema(), indent=2, ensure_ascii=False))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import re
 import zipfile
 from collections.abc import Iterator
@@ -126,12 +127,19 @@ def _ids(f: ShpilkinFile) -> Iterator[tuple[int, list[str], str, str, str, str]]
     """Yield (row number, row, region id, oik id, tik id, station id)."""
     ri, oi, ti, ui = (f.header.index(c) for c in ("region", "oik", "tik", "uik"))
     regions: dict[str, str] = {}
+    oiks: dict[str, str] = {}
     tiks: dict[tuple[str, str], str] = {}
+    tiks_in_oik: dict[str, int] = {}
     for n, row in _rows(f):
         region = regions.setdefault(row[ri], f"r{len(regions) + 1:02d}")
-        m = _OIK.match(row[oi])
-        oik = f"oik-{int(m.group(1)):03d}" if m else f"{region}-oik"
-        tik = tiks.setdefault((oik, row[ti]), f"{oik}-t{sum(1 for k in tiks if k[0] == oik) + 1:02d}")
+        oik = oiks.get(row[oi])
+        if oik is None:
+            m = _OIK.match(row[oi])
+            oik = oiks[row[oi]] = f"oik-{int(m.group(1)):03d}" if m else f"{region}-oik"
+        tik = tiks.get((oik, row[ti]))
+        if tik is None:
+            k = tiks_in_oik[oik] = tiks_in_oik.get(oik, 0) + 1
+            tik = tiks[(oik, row[ti])] = f"{oik}-t{k:02d}"
         yield n, row, region, oik, tik, f"{region}-{row[ui]}"
 
 
@@ -193,12 +201,18 @@ def iter_rows(f: ShpilkinFile, station_ids: set[str] | None = None) -> Iterator[
     so that the row is rejected with the line named."""
     cols = [(line, c) for line, c in f.line_cols.items()]
     cols += [(cid, c) for c, cid, _ in f.party_cols]
+    names = [name for name, _ in cols]
+    getter = operator.itemgetter(*(c for _, c in cols))
     for n, row, _region, _oik, _tik, station in _ids(f):
-        lines: dict[str, int] = {}
-        for line, c in cols:
-            v = row[c]
-            try:
-                lines[line] = int(v)
-            except ValueError:
-                lines[line] = v  # type: ignore[assignment]  # rejected with the line named
+        texts = getter(row)
+        try:
+            lines = dict(zip(names, map(int, texts), strict=True))
+        except ValueError:
+            # Keep the bad value as text so the row is rejected with its line named.
+            lines = {}
+            for name, v in zip(names, texts, strict=True):
+                try:
+                    lines[name] = int(v)
+                except ValueError:
+                    lines[name] = v  # type: ignore[assignment]
         yield ImportRow(n, station, CONTEST_ID, lines)

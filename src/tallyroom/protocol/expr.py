@@ -63,6 +63,16 @@ def _combine(a: dict[str, int], b: Mapping[str, int], sign: int) -> dict[str, in
     return out
 
 
+def _int_constant(node: ast.expr) -> int | None:
+    """An integer literal, possibly negated (`-1` parses as a unary minus on 1)."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _int_constant(node.operand)
+        return None if inner is None else -inner
+    return None
+
+
 def _linear(node: ast.expr, known: set[str], choices: Sequence[str]) -> tuple[dict[str, int], int]:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
         lt, lc = _linear(node.left, known, choices)
@@ -71,9 +81,9 @@ def _linear(node: ast.expr, known: set[str], choices: Sequence[str]) -> tuple[di
         return _combine(lt, rt, sign), lc + sign * rc
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
         for const, other in ((node.left, node.right), (node.right, node.left)):
-            if isinstance(const, ast.Constant) and type(const.value) is int:
+            k = _int_constant(const)
+            if k is not None:
                 terms, c = _linear(other, known, choices)
-                k = const.value
                 return {n: k * v for n, v in terms.items()}, k * c
         raise ExpressionError("multiplication is only allowed by an integer constant")
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
@@ -154,4 +164,19 @@ def compile_comparison(
 def compile_linear(lin: Linear, index: Mapping[str, int]) -> Callable[[Sequence[int]], int]:
     src = f"lambda c: {_source(lin, index)}"
     fn: Callable[[Sequence[int]], int] = eval(compile(src, "<figure>", "eval"), {"__builtins__": {}})
+    return fn
+
+
+def compile_all(
+    comparisons: Sequence[Comparison], index: Mapping[str, int]
+) -> Callable[[Sequence[int]], bool]:
+    """Compile `f(counts) -> every comparison holds` as one expression."""
+    if not comparisons:
+        return lambda c: True
+    body = " and ".join(
+        f"({_source(c.left, index)} {c.op} {_source(c.right, index)})" for c in comparisons
+    )
+    fn: Callable[[Sequence[int]], bool] = eval(
+        compile(f"lambda c: {body}", "<rules>", "eval"), {"__builtins__": {}}
+    )
     return fn

@@ -24,6 +24,12 @@ from typing import Any
 
 import msgspec
 
+_json = msgspec.json.Encoder()
+
+
+def _dumps(value: Any) -> str:
+    return _json.encode(value).decode()
+
 from tallyroom.definition.compiled import CompiledElection, compile_election
 from tallyroom.definition.load import LoadedDefinition, load_definition
 from tallyroom.ledger.entry import EntryKind, decode_entry, encode_entry
@@ -89,6 +95,7 @@ class Store:
         self.dialect: _Dialect = _Postgres() if _is_postgres(url) else _SQLite()
         self._conn: Any = None
         self._election: CompiledElection | None = None
+        self._writing = False
 
     # -- connections -------------------------------------------------------------------------
 
@@ -135,17 +142,20 @@ class Store:
         return f"sqlite:///{self.url.removeprefix('sqlite:///')}"
 
     def _begin_write(self) -> None:
+        self._writing = True
         if self.dialect.name == "sqlite":
             self.conn.execute("BEGIN IMMEDIATE")
         # psycopg opens a transaction implicitly; the head row lock serialises writers.
 
     def _commit(self) -> None:
+        self._writing = False
         if self.dialect.name == "sqlite":
             self.conn.execute("COMMIT")
         else:
             self.conn.commit()
 
     def _rollback(self) -> None:
+        self._writing = False
         if self.dialect.name == "sqlite":
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
@@ -213,6 +223,7 @@ class Store:
         except BaseException:
             self._rollback()
             raise
+        self._election = compile_election(loaded)
 
     def _set_meta(self, key: str, value: str) -> None:
         self._execute(
@@ -227,6 +238,10 @@ class Store:
         return None if row is None else str(row[0])
 
     def _end_read(self) -> None:
+        # Inside a write transaction a read must not end it; outside, PostgreSQL would keep
+        # a transaction (and its snapshot) open after every SELECT.
+        if self._writing:
+            return
         if self.dialect.name == "postgresql" and self.conn.info.transaction_status != 0:
             self.conn.rollback()
 
@@ -399,14 +414,14 @@ class Store:
                         election.stations[it.station].id,
                         election.contests[it.contest].id,
                         it.count_kind,
-                        json.dumps(list(it.counts), separators=(",", ":")),
+                        _dumps(it.counts),
                         "active",
-                        json.dumps(list(it.warnings), separators=(",", ":")),
+                        _dumps(it.warnings),
                         it.body_sha256,
                         now,
                     )
                 )
-                delta.apply(it.contest, it.station, it.count_kind, it.counts)
+            delta.apply_batch((items[i].contest, items[i].station, items[i].count_kind, items[i].counts) for i in fresh)
             self._executemany(
                 self.dialect.q(
                     "INSERT INTO protocols (entry_idx, station, contest, count_kind, counts, "
@@ -443,25 +458,36 @@ class Store:
         out: dict[tuple[int, int, str], tuple[int, str, bytes]] = {}
         if not items:
             return out
-        total = self._execute("SELECT COUNT(*) FROM protocols").fetchone()[0]
-        if total == 0:
-            return out
         by_contest: dict[tuple[int, str], list[int]] = {}
         for it in items:
             by_contest.setdefault((it.contest, it.count_kind), []).append(it.station)
         for (ci, kind), stations in by_contest.items():
-            ids = [election.stations[s].id for s in stations]
-            for chunk in range(0, len(ids), 500):
-                part = ids[chunk : chunk + 500]
-                marks = ",".join("?" * len(part))
+            cid = election.contests[ci].id
+            if len(stations) > 1000:
+                # One scan of the (contest, kind) index beats thousands of point lookups.
                 rows = self._execute(
-                    "SELECT p.station, p.entry_idx, p.body_sha256, e.leaf_hash FROM protocols p "
-                    "JOIN ledger_entries e ON e.idx = p.entry_idx "
-                    f"WHERE p.contest = ? AND p.count_kind = ? AND p.status = 'active' AND p.station IN ({marks})",
-                    (election.contests[ci].id, kind, *part),
+                    "SELECT station, entry_idx, body_sha256 FROM protocols "
+                    "WHERE contest = ? AND count_kind = ? AND status = 'active'",
+                    (cid, kind),
                 ).fetchall()
-                for r in rows:
-                    out[(ci, election.station_index[str(r[0])], kind)] = (int(r[1]), str(r[2]), bytes(r[3]))
+            else:
+                rows = []
+                ids = [election.stations[s].id for s in stations]
+                for chunk in range(0, len(ids), 500):
+                    part = ids[chunk : chunk + 500]
+                    marks = ",".join("?" * len(part))
+                    rows += self._execute(
+                        "SELECT station, entry_idx, body_sha256 FROM protocols WHERE contest = ? "
+                        f"AND count_kind = ? AND status = 'active' AND station IN ({marks})",
+                        (cid, kind, *part),
+                    ).fetchall()
+            wanted = set(stations)
+            for r in rows:
+                si = election.station_index[str(r[0])]
+                if si in wanted:
+                    out[(ci, si, kind)] = (int(r[1]), str(r[2]), b"")
+        for key, (idx, sha, _) in list(out.items()):
+            out[key] = (idx, sha, self.node(0, idx))
         return out
 
     def _fold_tally(self, delta: Tally) -> None:
@@ -476,14 +502,14 @@ class Store:
             if row is None:
                 self._execute(
                     "INSERT INTO tallies (contest, area, count_kind, reporting, counts) VALUES (?, ?, ?, ?, ?)",
-                    (cid, aid, key.count_kind, t.reporting, json.dumps(t.counts, separators=(",", ":"))),
+                    (cid, aid, key.count_kind, t.reporting, _dumps(t.counts)),
                 )
             else:
                 old = json.loads(row[1])
                 new = [a + b for a, b in zip(old, t.counts, strict=True)]
                 self._execute(
                     "UPDATE tallies SET reporting = ?, counts = ? WHERE contest = ? AND area = ? AND count_kind = ?",
-                    (int(row[0]) + t.reporting, json.dumps(new, separators=(",", ":")), cid, aid, key.count_kind),
+                    (int(row[0]) + t.reporting, _dumps(new), cid, aid, key.count_kind),
                 )
 
     def protocol_count(self, status: str = "active") -> int:
@@ -550,7 +576,7 @@ class Store:
                         election.areas[k.area].id,
                         k.count_kind,
                         t.reporting,
-                        json.dumps(t.counts, separators=(",", ":")),
+                        _dumps(t.counts),
                     )
                     for k, t in tally.nonzero().items()
                 ],

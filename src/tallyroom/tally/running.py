@@ -8,7 +8,7 @@ recount totals live under different keys and are never added together.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tallyroom.definition.compiled import CompiledElection
@@ -52,6 +52,37 @@ class Tally:
             for i in range(width):
                 c[i] += sign * counts[i]
             t.reporting += sign
+
+    def apply_batch(self, items: Iterable[tuple[int, int, str, Sequence[int]]], sign: int = 1) -> int:
+        """Add many (contest, station, count kind, counts) at once; returns how many.
+
+        Sums each station's vector into its own areas first, then adds each of those sums to
+        the area's ancestors once, instead of once per station: a 20,000-protocol batch then
+        costs one vector addition per station plus one per touched area and ancestor.
+        """
+        e = self.election
+        direct: dict[tuple[int, int, str], Totals] = {}
+        n = 0
+        for contest, station, kind, counts in items:
+            n += 1
+            for area in e.station_direct[station]:
+                key = (contest, area, kind)
+                t = direct.get(key)
+                if t is None:
+                    direct[key] = Totals([sign * v for v in counts], sign)
+                else:
+                    t.counts = [a + sign * b for a, b in zip(t.counts, counts, strict=True)]
+                    t.reporting += sign
+        for (contest, area, kind), d in direct.items():
+            for anc in e.area_chain[area]:
+                key2 = TallyKey(contest, anc, kind)
+                t = self.totals.get(key2)
+                if t is None:
+                    self.totals[key2] = d.copy()
+                else:
+                    t.counts = [a + b for a, b in zip(t.counts, d.counts, strict=True)]
+                    t.reporting += d.reporting
+        return n
 
     def merge(self, other: Tally) -> None:
         for key, t in other.totals.items():
