@@ -40,5 +40,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield str(tmp_path / "store.db")
         return
     if not PG_URL:
-        pytest.skip("PostgreSQL tests need TALLYROOM_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/postgres)")
+        pytest.skip(
+            "PostgreSQL tests need TALLYROOM_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/postgres)"
+        )
     yield from _pg_database()

@@ -73,7 +73,7 @@ def test_all_errors_are_reported_at_once() -> None:
     assert 'stations[1].id: duplicate id "1001" (first at stations[0])' in joined
     assert "stations[2].registered: must be ≥ 0, got -5" in joined
     assert 'areas[1].parent: unknown area "nowhere"' in joined
-    assert 'contests[0].rules[' in joined and 'unknown line "unknown_line"' in joined
+    assert "contests[0].rules[" in joined and 'unknown line "unknown_line"' in joined
     assert 'contests[0].allocation.method: unknown method "coin-toss"' in joined
     assert 'contests[1].form: unknown form "no-such-form"' in joined
     assert len(errors) == 7
@@ -105,7 +105,7 @@ def test_parent_cycle_is_found() -> None:
     [
         (b"\xff\xfe not utf-8", "not UTF-8"),
         (b"election: [unclosed", "not valid YAML or JSON"),
-        (b"{\"election\": ", "not valid YAML or JSON"),
+        (b'{"election": ', "not valid YAML or JSON"),
     ],
 )
 def test_unreadable_files_get_one_clear_message(raw: bytes, expected: str) -> None:

@@ -26,7 +26,9 @@ CHOICES = ["p", "q"]
 
 @pytest.fixture(scope="module")
 def party_list():  # type: ignore[no-untyped-def]
-    return compile_election(load_definition((DATA / "small.yaml").read_bytes())).contest("party-list")
+    return compile_election(load_definition((DATA / "small.yaml").read_bytes())).contest(
+        "party-list"
+    )
 
 
 @pytest.mark.parametrize(
@@ -82,9 +84,10 @@ def test_compiled_rule_equals_direct_evaluation(
     env = dict(zip(names, values, strict=True))
     expected = eval(expr, {"__builtins__": {}}, env)  # the oracle: Python itself
     assert fn(values) is expected
-    assert cmp.left.value(env) - cmp.right.value(env) == sum(
-        k * v for k, v in zip(coefs, values, strict=True)
-    ) - const
+    assert (
+        cmp.left.value(env) - cmp.right.value(env)
+        == sum(k * v for k, v in zip(coefs, values, strict=True)) - const
+    )
 
 
 def test_valid_protocol_passes(party_list) -> None:  # type: ignore[no-untyped-def]
@@ -130,7 +133,9 @@ def test_warning_rules_accept_with_a_flag(party_list) -> None:  # type: ignore[n
     ],
 )
 def test_bad_lines_are_named(party_list, change: dict[str, object], message: str) -> None:  # type: ignore[no-untyped-def]
-    lines: dict[str, object] = dict(kyrgyz_lines(list(party_list.choice_ids), 900, random.Random(4)))
+    lines: dict[str, object] = dict(
+        kyrgyz_lines(list(party_list.choice_ids), 900, random.Random(4))
+    )
     lines.update(change)
     with pytest.raises(ProtocolRejected, match=message.replace("(", r"\(").replace(")", r"\)")):
         counts_vector(party_list, lines)

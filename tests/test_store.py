@@ -32,12 +32,21 @@ def _store(url: str, definition: bytes) -> Store:
     return store
 
 
-def _pending(election: CompiledElection, station: str, contest: str, kind: str, seed: int) -> PendingProtocol:
+def _pending(
+    election: CompiledElection, station: str, contest: str, kind: str, seed: int
+) -> PendingProtocol:
     c = election.contest(contest)
     rng = random.Random(seed)
-    lines = kyrgyz_lines(list(c.choice_ids), election.stations[election.station_index[station]].registered, rng)
+    lines = kyrgyz_lines(
+        list(c.choice_ids), election.stations[election.station_index[station]].registered, rng
+    )
     body = ProtocolBody(
-        election=election.sha256, station=station, contest=contest, count_kind=kind, lines=lines, sequence=seed  # type: ignore[arg-type]
+        election=election.sha256,
+        station=station,
+        contest=contest,
+        count_kind=kind,
+        lines=lines,
+        sequence=seed,  # type: ignore[arg-type]
     )
     raw = encode_body(body)
     return prepare(election, body, raw, {"via": "test"})
@@ -74,7 +83,9 @@ def test_append_counts_each_station_once(store_url: str, small_definition: bytes
     size = store.head().size
     again = store.append_protocols(items)
     assert [r.status for r in again] == ["duplicate"] * len(items)
-    assert [(r.ledger_index, r.leaf_hash) for r in again] == [(r.ledger_index, r.leaf_hash) for r in results]
+    assert [(r.ledger_index, r.leaf_hash) for r in again] == [
+        (r.ledger_index, r.leaf_hash) for r in results
+    ]
     assert store.head().size == size
     # A different protocol for the same station, contest and kind is a conflict, not applied.
     before = store.tally().totals
@@ -115,7 +126,9 @@ def test_rebuild_from_ledger_equals_running_tally(store_url: str, small_definiti
     assert check_tally(election, store.tally(), stations) == []
 
 
-def test_merkle_nodes_in_the_store_give_valid_proofs(store_url: str, small_definition: bytes) -> None:
+def test_merkle_nodes_in_the_store_give_valid_proofs(
+    store_url: str, small_definition: bytes
+) -> None:
     store = _store(store_url, small_definition)
     election = store.election()
     items = _all(election, "hand", 3)
@@ -158,7 +171,10 @@ def test_ledger_tampering_is_found(tmp_path, small_definition: bytes) -> None:  
     store.close()
     raw = sqlite3.connect(url)
     data = raw.execute("SELECT data FROM ledger_entries WHERE idx = 3").fetchone()[0]
-    raw.execute("UPDATE ledger_entries SET data = ? WHERE idx = 3", (data.replace(b'"valid":', b'"valid": '),))
+    raw.execute(
+        "UPDATE ledger_entries SET data = ? WHERE idx = 3",
+        (data.replace(b'"valid":', b'"valid": '),),
+    )
     raw.commit()
     raw.close()
     problems, _ = check_store_ledger(open_store(url))

@@ -31,14 +31,18 @@ def _protocols(election: CompiledElection, seed: int) -> list[tuple[int, int, st
         for s in contest.stations:
             for kind in KINDS:
                 if rng.random() < 0.7:
-                    lines = kyrgyz_lines(list(contest.choice_ids), election.stations[s].registered, rng)
+                    lines = kyrgyz_lines(
+                        list(contest.choice_ids), election.stations[s].registered, rng
+                    )
                     out.append((contest.index, s, kind, [lines[n] for n in contest.line_ids]))
     return out
 
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10**6), split=st.integers(0, 40))
-def test_batch_and_single_application_agree_and_roll_up(election: CompiledElection, seed: int, split: int) -> None:
+def test_batch_and_single_application_agree_and_roll_up(
+    election: CompiledElection, seed: int, split: int
+) -> None:
     protos = _protocols(election, seed)
     one = Tally(election)
     for c, s, k, counts in protos:
@@ -91,12 +95,18 @@ def test_shares_over_100_percent_are_caught(election: CompiledElection) -> None:
 
     doubled = replace(
         row,
-        choices=tuple(replace(c, votes=c.votes * 2, percent=percent(c.votes * 2, row.percent_base_value or 0)) for c in row.choices),
+        choices=tuple(
+            replace(c, votes=c.votes * 2, percent=percent(c.votes * 2, row.percent_base_value or 0))
+            for c in row.choices
+        ),
     )
     names = {f.invariant for f in check_row(doubled)}
     assert "shares-le-100" in names and "shares-sum-le-100" in names
     # A percentage computed on the wrong base (valid instead of took part) is caught too.
-    wrong = replace(row, choices=tuple(replace(c, percent=percent(c.votes, row.valid or 0)) for c in row.choices))
+    wrong = replace(
+        row,
+        choices=tuple(replace(c, percent=percent(c.votes, row.valid or 0)) for c in row.choices),
+    )
     assert "share-matches-base" in {f.invariant for f in check_row(wrong)}
 
 
@@ -129,7 +139,9 @@ def test_row_states_its_base(election: CompiledElection) -> None:
     d = tally_row(election, contest, kg, "hand", tally.get(contest.index, kg, "hand")).to_dict()
     assert d["percent_base"]["figure"] == "took_part"
     assert d["percent_base"]["words"] == "voters who took part"
-    took_part = d["lines"]["issued_early"] + d["lines"]["issued_station"] + d["lines"]["issued_outside"]
+    took_part = (
+        d["lines"]["issued_early"] + d["lines"]["issued_station"] + d["lines"]["issued_outside"]
+    )
     assert d["percent_base"]["value"] == d["took_part"] == took_part
     for c in d["choices"]:
         assert c["percent"] == percent(c["votes"], took_part)

@@ -27,14 +27,16 @@ from tallyroom.definition.model import CountKind
 from tallyroom.importers.pipeline import ImportError_
 from tallyroom.store.sql import Store, StoreError, open_store
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 _USER_ERRORS: tuple[type[Exception], ...] = (DefinitionError, StoreError, ImportError_)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(
+        f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True
+    )
     sys.exit(code)
 
 
@@ -140,7 +142,11 @@ FORMATS = ("shpilkin", "openelections", "kloop", "csv")
     default=None,
     help="Which count the file holds (default: the contest's official count).",
 )
-@click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), help="Column mapping (YAML) for --format csv.")
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Column mapping (YAML) for --format csv.",
+)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @pass_ctx
 def import_(ctx: Ctx, fmt: str, count_kind: str | None, mapping: Path | None, file: Path) -> None:
@@ -157,7 +163,9 @@ def import_(ctx: Ctx, fmt: str, count_kind: str | None, mapping: Path | None, fi
     for p in report.rejected[:50]:
         err_console.print(f"[yellow]rejected[/] {file.name}: {p}", highlight=False)
     if len(report.rejected) > 50:
-        err_console.print(f"… and {len(report.rejected) - 50:,} more rejected rows (see `tallyroom imports`)")
+        err_console.print(
+            f"… and {len(report.rejected) - 50:,} more rejected rows (see `tallyroom imports`)"
+        )
     rate = report.rows / elapsed if elapsed > 0 else 0.0
     console.print(
         f"{file.name}: {report.rows:,} rows, {report.accepted:,} protocols accepted "
@@ -188,7 +196,14 @@ def _default_kind(store: Store, contest_official: str) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.option("--lang", default="en", show_default=True)
 @pass_ctx
-def results(ctx: Ctx, contest_id: str | None, area_id: str | None, count_kind: str | None, fmt: str, lang: str) -> None:
+def results(
+    ctx: Ctx,
+    contest_id: str | None,
+    area_id: str | None,
+    count_kind: str | None,
+    fmt: str,
+    lang: str,
+) -> None:
     """Show the running tally of one contest in one area."""
     from tallyroom.tally.report import BASE_WORDS, tally_row
 
@@ -205,20 +220,52 @@ def results(ctx: Ctx, contest_id: str | None, area_id: str | None, count_kind: s
     area = election.area_index[area_id]
     kind = count_kind or _default_kind(store, str(contest.official_count))
     with user_errors():
-        row = tally_row(election, contest, area, kind, store.totals(contest.index, area, kind), lang)
+        row = tally_row(
+            election, contest, area, kind, store.totals(contest.index, area, kind), lang
+        )
     if fmt == "json":
         click.echo(json.dumps(row.to_dict(), ensure_ascii=False, indent=2))
         return
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["contest", "area", "count_kind", "stations_reporting", "stations_expected",
-                    "registered", "ballots_cast", "valid", "invalid", "choice_id", "choice_name",
-                    "votes", "percent", "percent_base"])
+        w.writerow(
+            [
+                "contest",
+                "area",
+                "count_kind",
+                "stations_reporting",
+                "stations_expected",
+                "registered",
+                "ballots_cast",
+                "valid",
+                "invalid",
+                "choice_id",
+                "choice_name",
+                "votes",
+                "percent",
+                "percent_base",
+            ]
+        )
         for c in row.choices:
-            w.writerow([row.contest, row.area, row.count_kind, row.stations_reporting,
-                        row.stations_expected, row.registered, row.ballots_cast, row.valid,
-                        row.invalid, c.id, c.name, c.votes, c.percent, c.percent_base])
+            w.writerow(
+                [
+                    row.contest,
+                    row.area,
+                    row.count_kind,
+                    row.stations_reporting,
+                    row.stations_expected,
+                    row.registered,
+                    row.ballots_cast,
+                    row.valid,
+                    row.invalid,
+                    c.id,
+                    c.name,
+                    c.votes,
+                    c.percent,
+                    c.percent_base,
+                ]
+            )
         click.echo(buf.getvalue(), nl=False)
         return
     base_words = BASE_WORDS.get(row.percent_base, row.percent_base)
@@ -234,10 +281,17 @@ def results(ctx: Ctx, contest_id: str | None, area_id: str | None, count_kind: s
     for c in sorted(row.choices, key=lambda c: -c.votes):
         table.add_row(c.name, f"{c.votes:,}", c.percent or "—")
     console.print(table)
-    figures = [("registered", row.registered), ("took part", row.took_part),
-               ("ballots cast", row.ballots_cast), ("valid", row.valid), ("invalid", row.invalid)]
-    console.print("  ".join(f"{k}: {v:,}" for k, v in figures if v is not None)
-                  + (f"  turnout: {row.turnout_percent}%" if row.turnout_percent else ""))
+    figures = [
+        ("registered", row.registered),
+        ("took part", row.took_part),
+        ("ballots cast", row.ballots_cast),
+        ("valid", row.valid),
+        ("invalid", row.invalid),
+    ]
+    console.print(
+        "  ".join(f"{k}: {v:,}" for k, v in figures if v is not None)
+        + (f"  turnout: {row.turnout_percent}%" if row.turnout_percent else "")
+    )
     console.print(f"percentages are of {base_words}: {row.percent_base_value or 0:,}")
 
 
@@ -293,8 +347,10 @@ def ledger_verify(ctx: Ctx) -> None:
     if problems:
         console.print(f"ledger of {size:,} entries: {len(problems)} problem(s)")
         sys.exit(1)
-    console.print(f"ledger of {size:,} entries verified in {dt:.1f} s: every entry re-hashed, "
-                  f"root and {len(store.checkpoints())} checkpoint(s) match")
+    console.print(
+        f"ledger of {size:,} entries verified in {dt:.1f} s: every entry re-hashed, "
+        f"root and {len(store.checkpoints())} checkpoint(s) match"
+    )
 
 
 @ledger.command("checkpoint")
@@ -333,31 +389,111 @@ def rebuild(ctx: Ctx, check: bool) -> None:
         k for k in set(running) & set(fresh) if running[k] != fresh[k]
     )
     rate = rebuilt.protocols / dt if dt > 0 else 0.0
-    console.print(f"rebuilt {rebuilt.protocols:,} protocols from the ledger in {dt:.2f} s ({rate:,.0f}/s)")
+    console.print(
+        f"rebuilt {rebuilt.protocols:,} protocols from the ledger in {dt:.2f} s ({rate:,.0f}/s)"
+    )
     if not diffs:
         console.print(f"running tally equals the rebuilt tally ({len(fresh):,} totals)")
         return
     for k in diffs[:20]:
-        console.print(
-            f"[yellow]differs[/] {election.contests[k.contest].id} / {election.areas[k.area].id} / {k.count_kind}"
-        )
+        where = f"{election.contests[k.contest].id} / {election.areas[k.area].id} / {k.count_kind}"
+        console.print(f"[yellow]differs[/] {where}")
     if check:
         sys.exit(1)
     store.replace_tally(rebuilt.tally)
     console.print(f"replaced {len(diffs):,} differing totals with the rebuilt ones")
 
 
-def _mount_optional(group: click.Group, name: str, loader: Callable[[], click.Command]) -> None:
-    try:
-        group.add_command(loader(), name)
-    except ImportError:  # a package still being built in this tree
-        pass
+# -- seats ---------------------------------------------------------------------------------
 
 
-def _seats_group() -> click.Command:
-    from tallyroom.seats.cli import seats
+@main.group(invoke_without_command=True)
+@click.option("--contest", "contest_id", help="Contest id (default: every contest with seats).")
+@click.option(
+    "--count-kind",
+    type=click.Choice([k.value for k in CountKind]),
+    help="Count to allocate from (default: each contest's official count).",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def seats(ctx: click.Context, contest_id: str | None, count_kind: str | None, fmt: str) -> None:
+    """Seats for the election in the store (`seats calc` works on any votes file)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tallyroom.seats.contest import contest_seats
+    from tallyroom.seats.errors import SeatsError
 
-    return seats
+    c: Ctx = ctx.obj
+    election = c.election()
+    store = c.store()
+    if contest_id is not None and contest_id not in election.contest_index:
+        fail(f'unknown contest "{contest_id}" (contests: {", ".join(election.contest_index)})')
+    contests = (
+        [election.contest(contest_id)]
+        if contest_id
+        else [x for x in election.contests if x.contest.allocation is not None]
+    )
+    tally = store.tally()
+    outcomes = []
+    for contest in contests:
+        kind = count_kind or _default_kind(store, str(contest.official_count))
+        try:
+            outcomes.append(contest_seats(election, contest, tally, kind))
+        except SeatsError as exc:
+            fail(f"{contest.id}: {exc}")
+    if fmt == "json":
+        data = [o.to_json_dict() for o in outcomes]
+        click.echo(json.dumps(data[0] if contest_id else data, ensure_ascii=False, indent=2))
+        return
+    for o in outcomes:
+        _print_seats(o)
+
+
+def _print_seats(o: Any) -> None:
+    from tallyroom.seats.model import Allocation
+
+    status = (
+        "official"
+        if o.official
+        else (
+            f"provisional — {o.count_kind} count, {o.stations_reporting:,} of "
+            f"{o.stations_expected:,} stations reporting"
+        )
+    )
+    if o.result is None:
+        console.print(f"[bold]{o.contest}[/] ({status}): {o.outcome_note}")
+        return
+    if isinstance(o.result, Allocation):
+        table = Table(
+            title=f"{o.contest}: {o.result.seats_total} seats by {o.result.method} ({status})",
+            title_justify="left",
+        )
+        table.add_column("choice")
+        table.add_column("votes", justify="right")
+        table.add_column("seats", justify="right")
+        table.add_column("status")
+        for line in o.result.explanation.lines:
+            table.add_row(line.name, f"{line.votes:,}", str(line.seats), str(line.status))
+        console.print(table)
+        for note in o.result.explanation.notes:
+            console.print(f"  {note}")
+        return
+    d = o.result.to_json_dict()
+    winner = d.get("winner")
+    console.print(
+        f"[bold]{o.contest}[/] ({status}): "
+        + (f"elected {winner}" if winner else f"{d.get('outcome')}: {d.get('reason', '')}")
+    )
+
+
+def _mount(group: click.Group, name: str, loader: Callable[[], click.Command]) -> None:
+    group.add_command(loader(), name)
+
+
+def _seats_calc() -> click.Command:
+    from tallyroom.seats.cli import calc
+
+    return calc
 
 
 def _audit_group() -> click.Command:
@@ -366,5 +502,5 @@ def _audit_group() -> click.Command:
     return audit
 
 
-_mount_optional(main, "seats", _seats_group)
-_mount_optional(main, "audit", _audit_group)
+_mount(seats, "calc", _seats_calc)
+_mount(main, "audit", _audit_group)

@@ -16,4 +16,6 @@ class DefinitionError(ValueError):
         shown = "\n".join(f"  {e}" for e in errors[:200])
         more = f"\n  … and {len(errors) - 200} more" if len(errors) > 200 else ""
         n = len(errors)
-        super().__init__(f"{source}: {n} error{'s' if n != 1 else ''} in the definition:\n{shown}{more}")
+        super().__init__(
+            f"{source}: {n} error{'s' if n != 1 else ''} in the definition:\n{shown}{more}"
+        )

@@ -9,16 +9,17 @@ body (`source`), so anyone can trace a ledger entry back to the line of the file
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from tallyroom.definition.compiled import CompiledElection
 from tallyroom.definition.model import CountKind
 from tallyroom.protocol.check import ProtocolRejected, check_counts, counts_vector
 from tallyroom.protocol.model import ProtocolBody, Source, encode_body
 from tallyroom.protocol.pending import PendingProtocol, UnknownReference, protocol_payload
-from tallyroom.store.sql import Store
+from tallyroom.store.sql import Appended, Store
 
 BATCH = 20_000
 
@@ -32,7 +33,8 @@ class ImportRow:
     row: int
     station: str
     contest: str
-    lines: dict[str, int]
+    #: Line id -> count; a value that is not an int makes the row rejected with the line named.
+    lines: Mapping[str, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +96,8 @@ def import_rows(
     batch: list[PendingProtocol] = []
     batch_rows: list[ImportRow] = []
 
-    def flush() -> None:
-        results = store.append_protocols(batch)
-        for r, item in zip(results, batch_rows, strict=True):
+    def tally_results(items: list[ImportRow], results: list[Appended]) -> None:
+        for r, item in zip(results, items, strict=True):
             if r.status == "new":
                 report.accepted += 1
             elif r.status == "duplicate":
@@ -112,28 +113,49 @@ def import_rows(
                     )
                 )
         if progress is not None:
-            progress(len(batch))
-        batch.clear()
-        batch_rows.clear()
+            progress(len(items))
 
-    for item in rows:
-        report.rows += 1
-        try:
-            pending = _prepare_row(election, item, fmt, file_name, file_hash, count_kind, envelope)
-        except (ProtocolRejected, UnknownReference) as exc:
-            report.rejected.append(RowProblem(item.row, item.station, str(exc)))
-            continue
-        if pending.warnings:
-            report.warnings += 1
-        batch.append(pending)
-        batch_rows.append(item)
-        if len(batch) >= BATCH:
+    # One writer thread appends batch k (SQLite and the fsync release the GIL) while this
+    # thread checks batch k+1; at most one batch is in flight, so memory stays bounded.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tallyroom-import") as writer:
+        in_flight: tuple[Future[list[Appended]], list[ImportRow]] | None = None
+
+        def flush() -> None:
+            nonlocal in_flight, batch, batch_rows
+            if in_flight is not None:
+                tally_results(in_flight[1], in_flight[0].result())
+            in_flight = (writer.submit(store.append_protocols, batch), batch_rows)
+            batch, batch_rows = [], []
+
+        for item in rows:
+            report.rows += 1
+            try:
+                pending = _prepare_row(
+                    election, item, fmt, file_name, file_hash, count_kind, envelope
+                )
+            except (ProtocolRejected, UnknownReference) as exc:
+                report.rejected.append(RowProblem(item.row, item.station, str(exc)))
+                continue
+            if pending.warnings:
+                report.warnings += 1
+            batch.append(pending)
+            batch_rows.append(item)
+            if len(batch) >= BATCH:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
+        if in_flight is not None:
+            tally_results(in_flight[1], in_flight[0].result())
+    report.rejected.sort(key=lambda p: p.row)
     store.record_import(
-        fmt, file_name, file_hash, str(count_kind), report.rows, report.accepted,
-        len(report.rejected), report.to_dict(),
+        fmt,
+        file_name,
+        file_hash,
+        str(count_kind),
+        report.rows,
+        report.accepted,
+        len(report.rejected),
+        report.to_dict(),
     )
     return report
 
@@ -163,7 +185,7 @@ def _prepare_row(
         station=item.station,
         contest=item.contest,
         count_kind=count_kind,
-        lines=item.lines,
+        lines=cast(dict[str, int], dict(item.lines)),
         source=Source(format=fmt, file_sha256=file_hash, row=item.row, file_name=file_name),
     )
     raw = encode_body(body)

@@ -77,7 +77,9 @@ def read_file(path: Path) -> tuple[bytes, bytes]:
             with zipfile.ZipFile(io.BytesIO(raw)) as zf:
                 names = [n for n in zf.namelist() if n.lower().endswith(".csv")]
                 if len(names) != 1:
-                    raise ImportError_(f"{path}: the zip must hold exactly one .csv file, found {len(names)}")
+                    raise ImportError_(
+                        f"{path}: the zip must hold exactly one .csv file, found {len(names)}"
+                    )
                 return raw, zf.read(names[0])
         except (zipfile.BadZipFile, EOFError) as exc:
             raise ImportError_(f"{path}: damaged zip file ({exc})") from None
@@ -145,7 +147,14 @@ def _ids(f: ShpilkinFile) -> Iterator[tuple[int, list[str], str, str, str, str]]
 
 def build_definition(f: ShpilkinFile) -> bytes:
     """Build the election definition (JSON bytes) from the stations in the file."""
-    areas: list[Area] = [Area(id="ru", name={"en": "Russian Federation", "ru": "Российская Федерация"}, hierarchy="admin", kind="country")]
+    areas: list[Area] = [
+        Area(
+            id="ru",
+            name={"en": "Russian Federation", "ru": "Российская Федерация"},
+            hierarchy="admin",
+            kind="country",
+        )
+    ]
     stations: list[Station] = []
     seen_areas: set[str] = set()
     seen_stations: set[str] = set()
@@ -159,15 +168,32 @@ def build_definition(f: ShpilkinFile) -> bytes:
         ):
             if aid not in seen_areas:
                 seen_areas.add(aid)
-                areas.append(Area(id=aid, name={"ru": name, "en": name}, hierarchy="admin", parent=parent, kind=kind))
+                areas.append(
+                    Area(
+                        id=aid,
+                        name={"ru": name, "en": name},
+                        hierarchy="admin",
+                        parent=parent,
+                        kind=kind,
+                    )
+                )
         if station in seen_stations:
             raise ImportError_(f"{f.name}: row {n}: station {station} appears twice")
         seen_stations.add(station)
         try:
             registered = int(row[l1])
         except ValueError:
-            raise ImportError_(f"{f.name}: row {n}: line L1 is not a whole number: {row[l1]!r}") from None
-        stations.append(Station(id=station, name=f"УИК №{station.split('-', 1)[1]}", areas=[tik], registered=registered))
+            raise ImportError_(
+                f"{f.name}: row {n}: line L1 is not a whole number: {row[l1]!r}"
+            ) from None
+        stations.append(
+            Station(
+                id=station,
+                name=f"УИК №{station.split('-', 1)[1]}",
+                areas=[tik],
+                registered=registered,
+            )
+        )
     contest = Contest(
         id=CONTEST_ID,
         name={"en": "Federal party list", "ru": "Федеральный избирательный округ"},
@@ -177,18 +203,25 @@ def build_definition(f: ShpilkinFile) -> bytes:
         form="federal-list",
         official_count=CountKind.HAND,
         percent_base=Figure.BALLOTS_CAST,
-        allocation=Allocation(method="hare", seats=225, threshold_percent="5", threshold_base=Figure.BALLOTS_CAST),
+        allocation=Allocation(
+            method="hare", seats=225, threshold_percent="5", threshold_base=Figure.BALLOTS_CAST
+        ),
     )
     definition = Definition(
         election=Election(
             id="ru-duma-import",
-            name={"en": "State Duma election (imported)", "ru": "Выборы в Государственную Думу (импорт)"},
+            name={
+                "en": "State Duma election (imported)",
+                "ru": "Выборы в Государственную Думу (импорт)",
+            },
             date="",
             country="RU",
             languages=["ru", "en"],
         ),
         profile="russia-duma",
-        hierarchies=[Hierarchy(id="admin", name={"en": "Regions and districts", "ru": "Субъекты и округа"})],
+        hierarchies=[
+            Hierarchy(id="admin", name={"en": "Regions and districts", "ru": "Субъекты и округа"})
+        ],
         areas=areas,
         stations=stations,
         contests=[contest],
@@ -209,10 +242,12 @@ def iter_rows(f: ShpilkinFile, station_ids: set[str] | None = None) -> Iterator[
             lines = dict(zip(names, map(int, texts), strict=True))
         except ValueError:
             # Keep the bad value as text so the row is rejected with its line named.
-            lines = {}
+            loose: dict[str, object] = {}
             for name, v in zip(names, texts, strict=True):
                 try:
-                    lines[name] = int(v)
+                    loose[name] = int(v)
                 except ValueError:
-                    lines[name] = v  # type: ignore[assignment]
+                    loose[name] = v
+            yield ImportRow(n, station, CONTEST_ID, loose)
+            continue
         yield ImportRow(n, station, CONTEST_ID, lines)

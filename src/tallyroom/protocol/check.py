@@ -74,8 +74,10 @@ def counts_vector(contest: CompiledContest, lines: Mapping[str, object]) -> list
     if len(lines) == len(contest.line_ids) and tuple(lines) == contest.line_ids:
         # Fast path: every line present in form order, all plain non-negative ints in range.
         vals = list(lines.values())
-        if set(map(type, vals)) == _INT_ONLY and min(vals) >= 0 and max(vals) <= MAX_COUNT:
-            return vals  # type: ignore[return-value]
+        if set(map(type, vals)) == _INT_ONLY:
+            ints: list[int] = vals  # type: ignore[assignment]  # every value is an int
+            if min(ints) >= 0 and max(ints) <= MAX_COUNT:
+                return ints
     problems: list[LineProblem] = []
     vec = [0] * len(contest.line_ids)
     index = contest.line_index
@@ -88,7 +90,9 @@ def counts_vector(contest: CompiledContest, lines: Mapping[str, object]) -> list
         elif value < 0:
             problems.append(LineProblem(name, f"must be ≥ 0, got {value}"))
         elif value > MAX_COUNT:
-            problems.append(LineProblem(name, f"{value} is larger than any station can count ({MAX_COUNT:,})"))
+            problems.append(
+                LineProblem(name, f"{value} is larger than any station can count ({MAX_COUNT:,})")
+            )
         else:
             vec[i] = value
     if len(lines) != len(index):

@@ -163,7 +163,9 @@ def compile_comparison(
 
 def compile_linear(lin: Linear, index: Mapping[str, int]) -> Callable[[Sequence[int]], int]:
     src = f"lambda c: {_source(lin, index)}"
-    fn: Callable[[Sequence[int]], int] = eval(compile(src, "<figure>", "eval"), {"__builtins__": {}})
+    fn: Callable[[Sequence[int]], int] = eval(
+        compile(src, "<figure>", "eval"), {"__builtins__": {}}
+    )
     return fn
 
 

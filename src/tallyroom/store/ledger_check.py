@@ -35,7 +35,10 @@ def check_store_ledger(store: Store) -> tuple[list[str], int]:
             problems.append(f"entry {idx}: {exc}")
         h = leaf_hash(data)
         if h != stored_leaf:
-            problems.append(f"entry {idx}: stored leaf hash {stored_leaf.hex()[:16]}… ≠ SHA-256 of its bytes {h.hex()[:16]}…")
+            problems.append(
+                f"entry {idx}: stored leaf hash {stored_leaf.hex()[:16]}… "
+                f"≠ SHA-256 of its bytes {h.hex()[:16]}…"
+            )
         nodes = frontier.append(h)
         if len(node_sample) < 64:
             node_sample.extend(nodes[: 64 - len(node_sample)])
@@ -49,7 +52,9 @@ def check_store_ledger(store: Store) -> tuple[list[str], int]:
     for level, index, h in node_sample:
         try:
             if store.node(level, index) != h:
-                problems.append(f"stored Merkle node ({level}, {index}) differs from the recomputed one")
+                problems.append(
+                    f"stored Merkle node ({level}, {index}) differs from the recomputed one"
+                )
         except Exception as exc:  # a missing node is reported, not raised
             problems.append(str(exc))
     pub = store.meta("commission_public_key")
@@ -57,7 +62,9 @@ def check_store_ledger(store: Store) -> tuple[list[str], int]:
     name = origin_of(store).replace(" ", "_")
     for size, (root, note) in sorted(checkpoints.items()):
         if roots_at.get(size) != root:
-            problems.append(f"checkpoint at size {size:,}: root does not match the ledger's tree at that size")
+            problems.append(
+                f"checkpoint at size {size:,}: root does not match the ledger's tree at that size"
+            )
         try:
             cp = verify_checkpoint(note, name, vk)
         except CheckpointError as exc:

@@ -24,12 +24,6 @@ from typing import Any
 
 import msgspec
 
-_json = msgspec.json.Encoder()
-
-
-def _dumps(value: Any) -> str:
-    return _json.encode(value).decode()
-
 from tallyroom.definition.compiled import CompiledElection, compile_election
 from tallyroom.definition.load import LoadedDefinition, load_definition
 from tallyroom.ledger.entry import EntryKind, decode_entry, encode_entry
@@ -37,6 +31,13 @@ from tallyroom.ledger.merkle import Frontier, leaf_hash
 from tallyroom.protocol.pending import PendingProtocol
 from tallyroom.store import schema
 from tallyroom.tally.running import Tally, TallyKey, Totals
+
+_json = msgspec.json.Encoder()
+
+
+def _dumps(value: Any) -> str:
+    return _json.encode(value).decode()
+
 
 
 class StoreError(RuntimeError):
@@ -216,7 +217,9 @@ class Store:
             self._set_meta("commission_public_key", commission_key.hex())
             self._set_meta("created_at", utcnow())
             head = self._lock_head()
-            self._append_entries(head, [encode_entry(EntryKind.DEFINITION, loaded.raw)], [EntryKind.DEFINITION])
+            self._append_entries(
+                head, [encode_entry(EntryKind.DEFINITION, loaded.raw)], [EntryKind.DEFINITION]
+            )
             self._write_head(head)
             self._set_meta("schema_version", str(schema.SCHEMA_VERSION))
             self._commit()
@@ -293,7 +296,10 @@ class Store:
                 "INSERT INTO ledger_entries (idx, kind, data, leaf_hash, created_at) "
                 "VALUES (?, ?, ?, ?, ?)"
             ),
-            [(start + i, str(k), e, h, now) for i, (k, e, h) in enumerate(zip(kinds, entries, leaves, strict=True))],
+            [
+                (start + i, str(k), e, h, now)
+                for i, (k, e, h) in enumerate(zip(kinds, entries, leaves, strict=True))
+            ],
         )
         self._executemany(
             self.dialect.q("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)"),
@@ -308,13 +314,16 @@ class Store:
             raise StoreError("the ledger head is missing: was the store initialised?")
         return LedgerHead(int(row[0]), bytes(row[2]), Frontier.from_bytes(bytes(row[1])))
 
-    def entries(self, start: int = 0, stop: int | None = None, batch: int = 20_000) -> Iterator[tuple[int, str, bytes, bytes]]:
+    def entries(
+        self, start: int = 0, stop: int | None = None, batch: int = 20_000
+    ) -> Iterator[tuple[int, str, bytes, bytes]]:
         """Yield (index, kind, data, leaf_hash) in ledger order."""
         end = self.head().size if stop is None else stop
         pos = start
         while pos < end:
             rows = self._execute(
-                "SELECT idx, kind, data, leaf_hash FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+                "SELECT idx, kind, data, leaf_hash FROM ledger_entries "
+                "WHERE idx >= ? AND idx < ? ORDER BY idx",
                 (pos, min(end, pos + batch)),
             ).fetchall()
             self._end_read()
@@ -325,7 +334,9 @@ class Store:
     def node(self, level: int, index: int) -> bytes:
         """A complete subtree's hash (level 0 = a leaf), for proofs (ledger.merkle.NodeReader)."""
         if level == 0:
-            row = self._execute("SELECT leaf_hash FROM ledger_entries WHERE idx = ?", (index,)).fetchone()
+            row = self._execute(
+                "SELECT leaf_hash FROM ledger_entries WHERE idx = ?", (index,)
+            ).fetchone()
         else:
             row = self._execute(
                 "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index)
@@ -362,7 +373,9 @@ class Store:
             raise
 
     def checkpoints(self) -> list[tuple[int, bytes, int, bytes]]:
-        rows = self._execute("SELECT size, root, time, note FROM checkpoints ORDER BY size").fetchall()
+        rows = self._execute(
+            "SELECT size, root, time, note FROM checkpoints ORDER BY size"
+        ).fetchall()
         self._end_read()
         return [(int(r[0]), bytes(r[1]), int(r[2]), bytes(r[3])) for r in rows]
 
@@ -400,7 +413,9 @@ class Store:
                 seen[key] = i
                 fresh.append(i)
             appended = self._append_entries(
-                head, [encode_entry(EntryKind.PROTOCOL, items[i].payload) for i in fresh], [EntryKind.PROTOCOL] * len(fresh)
+                head,
+                [encode_entry(EntryKind.PROTOCOL, items[i].payload) for i in fresh],
+                [EntryKind.PROTOCOL] * len(fresh),
             )
             now = utcnow()
             delta = Tally(election)
@@ -421,7 +436,10 @@ class Store:
                         now,
                     )
                 )
-            delta.apply_batch((items[i].contest, items[i].station, items[i].count_kind, items[i].counts) for i in fresh)
+            delta.apply_batch(
+                (items[i].contest, items[i].station, items[i].count_kind, items[i].counts)
+                for i in fresh
+            )
             self._executemany(
                 self.dialect.q(
                     "INSERT INTO protocols (entry_idx, station, contest, count_kind, counts, "
@@ -436,17 +454,17 @@ class Store:
             self._rollback()
             raise
         # Later copies of a key first seen in this same batch: resolve against its result.
-        for i, r in enumerate(results):
-            if r is not None and r.status == "pending":
-                first_i = -1 - r.ledger_index
-                first = results[first_i]
-                assert first is not None
+        for i, res in enumerate(results):
+            if res is not None and res.status == "pending":
+                first_i = -1 - res.ledger_index
+                origin = results[first_i]
+                assert origin is not None
                 same = items[first_i].body_sha256 == items[i].body_sha256
                 results[i] = Appended(
                     "duplicate" if same else "conflict",
-                    first.ledger_index,
-                    first.leaf_hash,
-                    existing_index=first.ledger_index,
+                    origin.ledger_index,
+                    origin.leaf_hash,
+                    existing_index=origin.ledger_index,
                 )
         return [r for r in results if r is not None]
 
@@ -491,29 +509,63 @@ class Store:
         return out
 
     def _fold_tally(self, delta: Tally) -> None:
+        """Add a batch's totals to the stored running totals (inside the append transaction)."""
         election = self.election()
+        keys = list(delta.totals)
+        if not keys:
+            return
+        stored: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
+        pairs = sorted({(k.contest, k.count_kind) for k in keys})
+        for ci, kind in pairs:
+            cid = election.contests[ci].id
+            wanted = [
+                election.areas[k.area].id for k in keys if k.contest == ci and k.count_kind == kind
+            ]
+            if len(wanted) > 200:
+                rows = self._execute(
+                    "SELECT area, reporting, counts FROM tallies WHERE contest = ? AND count_kind = ?",
+                    (cid, kind),
+                ).fetchall()
+            else:
+                marks = ",".join("?" * len(wanted))
+                rows = self._execute(
+                    "SELECT area, reporting, counts FROM tallies WHERE contest = ? AND count_kind = ? "
+                    f"AND area IN ({marks})",
+                    (cid, kind, *wanted),
+                ).fetchall()
+            for r in rows:
+                stored[(cid, str(r[0]), kind)] = (int(r[1]), msgspec.json.decode(r[2]))
+        inserts = []
+        updates = []
         for key, t in delta.totals.items():
             cid = election.contests[key.contest].id
             aid = election.areas[key.area].id
-            row = self._execute(
-                "SELECT reporting, counts FROM tallies WHERE contest = ? AND area = ? AND count_kind = ?",
-                (cid, aid, key.count_kind),
-            ).fetchone()
-            if row is None:
-                self._execute(
-                    "INSERT INTO tallies (contest, area, count_kind, reporting, counts) VALUES (?, ?, ?, ?, ?)",
-                    (cid, aid, key.count_kind, t.reporting, _dumps(t.counts)),
-                )
+            old = stored.get((cid, aid, key.count_kind))
+            if old is None:
+                inserts.append((cid, aid, key.count_kind, t.reporting, _dumps(t.counts)))
             else:
-                old = json.loads(row[1])
-                new = [a + b for a, b in zip(old, t.counts, strict=True)]
-                self._execute(
-                    "UPDATE tallies SET reporting = ?, counts = ? WHERE contest = ? AND area = ? AND count_kind = ?",
-                    (int(row[0]) + t.reporting, _dumps(new), cid, aid, key.count_kind),
-                )
+                new = [a + b for a, b in zip(old[1], t.counts, strict=True)]
+                updates.append((old[0] + t.reporting, _dumps(new), cid, aid, key.count_kind))
+        self._executemany(
+            self.dialect.q(
+                "INSERT INTO tallies (contest, area, count_kind, reporting, counts) VALUES (?, ?, ?, ?, ?)"
+            ),
+            inserts,
+        )
+        self._executemany(
+            self.dialect.q(
+                "UPDATE tallies SET reporting = ?, counts = ? "
+                "WHERE contest = ? AND area = ? AND count_kind = ?"
+            ),
+            updates,
+        )
 
     def protocol_count(self, status: str = "active") -> int:
-        n = int(self._execute("SELECT COUNT(*) FROM protocols WHERE status = ?", (status,)).fetchone()[0])
+        n = int(
+            self._execute("SELECT COUNT(*) FROM protocols WHERE status = ?", (status,)).fetchone()[
+                0
+            ]
+        )
         self._end_read()
         return n
 
@@ -547,15 +599,21 @@ class Store:
         """All running totals as stored (not recomputed)."""
         election = self.election()
         out = Tally(election)
-        rows = self._execute("SELECT contest, area, count_kind, reporting, counts FROM tallies").fetchall()
+        rows = self._execute(
+            "SELECT contest, area, count_kind, reporting, counts FROM tallies"
+        ).fetchall()
         self._end_read()
         for r in rows:
-            key = TallyKey(election.contest_index[str(r[0])], election.area_index[str(r[1])], str(r[2]))
+            key = TallyKey(
+                election.contest_index[str(r[0])], election.area_index[str(r[1])], str(r[2])
+            )
             out.totals[key] = Totals(json.loads(r[4]), int(r[3]))
         return out
 
     def count_kinds(self) -> list[str]:
-        rows = self._execute("SELECT DISTINCT count_kind FROM tallies ORDER BY count_kind").fetchall()
+        rows = self._execute(
+            "SELECT DISTINCT count_kind FROM tallies ORDER BY count_kind"
+        ).fetchall()
         self._end_read()
         return [str(r[0]) for r in rows]
 
@@ -568,7 +626,8 @@ class Store:
             self._execute("DELETE FROM tallies")
             self._executemany(
                 self.dialect.q(
-                    "INSERT INTO tallies (contest, area, count_kind, reporting, counts) VALUES (?, ?, ?, ?, ?)"
+                    "INSERT INTO tallies (contest, area, count_kind, reporting, counts) "
+                    "VALUES (?, ?, ?, ?, ?)"
                 ),
                 [
                     (
@@ -604,8 +663,17 @@ class Store:
             self._execute(
                 "INSERT INTO imports (format, file_name, file_sha256, count_kind, rows, accepted, "
                 "rejected, report, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (fmt, file_name, file_sha256, count_kind, rows, accepted, rejected,
-                 msgspec.json.encode(report).decode(), utcnow()),
+                (
+                    fmt,
+                    file_name,
+                    file_sha256,
+                    count_kind,
+                    rows,
+                    accepted,
+                    rejected,
+                    msgspec.json.encode(report).decode(),
+                    utcnow(),
+                ),
             )
             self._commit()
         except BaseException:

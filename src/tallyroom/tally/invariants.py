@@ -32,7 +32,9 @@ class InvariantFailure:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.invariant} [{self.contest} / {self.area} / {self.count_kind}]: {self.message}"
+        return (
+            f"{self.invariant} [{self.contest} / {self.area} / {self.count_kind}]: {self.message}"
+        )
 
 
 _ORDER = (
@@ -60,7 +62,9 @@ def check_tally(
                 for child in election.children[area]:
                     t = tally.totals.get(TallyKey(contest.index, child, kind))
                     if t is not None:
-                        expected.counts = [a + b for a, b in zip(expected.counts, t.counts, strict=True)]
+                        expected.counts = [
+                            a + b for a, b in zip(expected.counts, t.counts, strict=True)
+                        ]
                         expected.reporting += t.reporting
                 for si in direct.get(area, ()):
                     c = stations.get((contest.index, si, kind))
@@ -77,26 +81,39 @@ def check_tally(
                     ]
                     failures.append(
                         InvariantFailure(
-                            "children-sum-to-parent", contest.id, aid, kind,
+                            "children-sum-to-parent",
+                            contest.id,
+                            aid,
+                            kind,
                             "total ≠ sum of its parts: " + "; ".join(diffs[:5]),
                         )
                     )
                 if got.reporting != expected.reporting:
                     failures.append(
                         InvariantFailure(
-                            "children-sum-to-parent", contest.id, aid, kind,
+                            "children-sum-to-parent",
+                            contest.id,
+                            aid,
+                            kind,
                             f"stations reporting {got.reporting} ≠ {expected.reporting} below it",
                         )
                     )
                 if got.reporting > contest.stations_expected.get(area, 0):
                     failures.append(
                         InvariantFailure(
-                            "reporting-le-expected", contest.id, aid, kind,
+                            "reporting-le-expected",
+                            contest.id,
+                            aid,
+                            kind,
                             f"{got.reporting} stations reporting of "
                             f"{contest.stations_expected.get(area, 0)} expected",
                         )
                     )
-                failures.extend(_order_failures(contest.id, aid, kind, contest.figure, got.counts, contest.choice_start))
+                failures.extend(
+                    _order_failures(
+                        contest.id, aid, kind, contest.figure, got.counts, contest.choice_start
+                    )
+                )
     return failures
 
 
@@ -115,7 +132,10 @@ def _order_failures(
     if valid is not None and choices > valid:
         out.append(
             InvariantFailure(
-                "choices-le-valid", contest_id, area_id, kind,
+                "choices-le-valid",
+                contest_id,
+                area_id,
+                kind,
                 f"Σ choices {choices:,} > valid {valid:,}",
             )
         )
@@ -140,7 +160,10 @@ def check_row(row: TallyRow) -> list[InvariantFailure]:
     base = row.percent_base_value
     total_votes = sum(c.votes for c in row.choices)
     if base is not None and total_votes > base:
-        fail("shares-le-100", f"Σ votes {total_votes:,} > {row.percent_base} {base:,}: shares exceed 100%")
+        fail(
+            "shares-le-100",
+            f"Σ votes {total_votes:,} > {row.percent_base} {base:,}: shares exceed 100%",
+        )
     hundredths = 0
     for c in row.choices:
         if c.percent is None:

@@ -12,11 +12,20 @@ from dataclasses import dataclass, field
 import msgspec
 
 from tallyroom.definition.compiled import CompiledElection
-from tallyroom.ledger.entry import EntryKind, decode_entry
-from tallyroom.protocol.model import ProtocolBody
+from tallyroom.ledger.entry import EntryKind, decode_entry, encode_entry
 from tallyroom.tally.running import Tally
 
-_body = msgspec.json.Decoder(ProtocolBody)
+
+class _Counted(msgspec.Struct):
+    """The fields of a protocol body the tally needs; msgspec skips the rest unread."""
+
+    station: str
+    contest: str
+    count_kind: str
+    lines: dict[str, int]
+
+
+_body = msgspec.json.Decoder(_Counted)
 
 
 class RebuildError(ValueError):
@@ -42,26 +51,30 @@ def rebuild(election: CompiledElection, entries: Iterable[tuple[int, bytes]]) ->
     out = Rebuilt(tally)
     stations = election.station_index
     contests = election.contest_index
+    protocol_header = encode_entry(EntryKind.PROTOCOL, b"")
     for idx, data in entries:
-        kind, payload = decode_entry(data)
-        if kind != EntryKind.PROTOCOL:
+        if not data.startswith(protocol_header):
+            decode_entry(data)  # raises on a malformed entry; other kinds add no votes
             continue
-        nl = payload.find(b"\n")
-        body = _body.decode(payload[nl + 1 :])
+        # Skip the header and the envelope line: the body is the rest, byte for byte.
+        body = _body.decode(data[data.index(b"\n", len(protocol_header)) + 1 :])
         ci = contests[body.contest]
         si = stations[body.station]
         contest = election.contests[ci]
-        index = contest.line_index
-        counts = [0] * len(index)
-        for name, value in body.lines.items():
-            counts[index[name]] = value
-        key = (ci, si, str(body.count_kind))
+        if tuple(body.lines) == contest.line_ids:
+            counts = list(body.lines.values())
+        else:
+            index = contest.line_index
+            counts = [0] * len(index)
+            for name, value in body.lines.items():
+                counts[index[name]] = value
+        key = (ci, si, body.count_kind)
         if key in out.active:
             raise RebuildError(
                 f"ledger entry {idx}: a second {body.count_kind} protocol for station "
                 f"{body.station} in {body.contest} without a correction"
             )
         out.active[key] = (idx, counts)
-        tally.apply(ci, si, key[2], counts)
         out.protocols += 1
+    tally.apply_batch((c, s, k, v[1]) for (c, s, k), v in out.active.items())
     return out

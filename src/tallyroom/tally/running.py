@@ -53,7 +53,9 @@ class Tally:
                 c[i] += sign * counts[i]
             t.reporting += sign
 
-    def apply_batch(self, items: Iterable[tuple[int, int, str, Sequence[int]]], sign: int = 1) -> int:
+    def apply_batch(
+        self, items: Iterable[tuple[int, int, str, Sequence[int]]], sign: int = 1
+    ) -> int:
         """Add many (contest, station, count kind, counts) at once; returns how many.
 
         Sums each station's vector into its own areas first, then adds each of those sums to
@@ -61,18 +63,22 @@ class Tally:
         costs one vector addition per station plus one per touched area and ancestor.
         """
         e = self.election
-        direct: dict[tuple[int, int, str], Totals] = {}
+        groups: dict[tuple[int, int, str], list[Sequence[int]]] = {}
         n = 0
         for contest, station, kind, counts in items:
             n += 1
             for area in e.station_direct[station]:
                 key = (contest, area, kind)
-                t = direct.get(key)
-                if t is None:
-                    direct[key] = Totals([sign * v for v in counts], sign)
+                g = groups.get(key)
+                if g is None:
+                    groups[key] = [counts]
                 else:
-                    t.counts = [a + sign * b for a, b in zip(t.counts, counts, strict=True)]
-                    t.reporting += sign
+                    g.append(counts)
+        # Column sums in C (zip + sum) instead of a Python loop per station and line.
+        direct = {
+            key: Totals([sign * x for x in map(sum, zip(*vecs, strict=True))], sign * len(vecs))
+            for key, vecs in groups.items()
+        }
         for (contest, area, kind), d in direct.items():
             for anc in e.area_chain[area]:
                 key2 = TallyKey(contest, anc, kind)
@@ -101,6 +107,4 @@ class Tally:
 
     def nonzero(self) -> dict[TallyKey, Totals]:
         """Totals without rows that corrections or annulments brought back to nothing."""
-        return {
-            k: t for k, t in self.totals.items() if t.reporting or any(t.counts)
-        }
+        return {k: t for k, t in self.totals.items() if t.reporting or any(t.counts)}
