@@ -101,6 +101,25 @@ def test_append_counts_each_station_once(store_url: str, small_definition: bytes
     assert store.totals(0, kg, "hand").reporting == 6  # type: ignore[union-attr]
 
 
+def test_same_counts_from_another_source_are_a_duplicate(store_url: str, small_definition: bytes) -> None:
+    store = _store(store_url, small_definition)
+    election = store.election()
+    first = _pending(election, "1003", "party-list", "hand", 7)
+    (a,) = store.append_protocols([first])
+    again = prepare(
+        election,
+        ProtocolBody(
+            election=election.sha256, station="1003", contest="party-list", count_kind="hand",  # type: ignore[arg-type]
+            lines=dict(zip(election.contest("party-list").line_ids, first.counts, strict=True)),
+            sequence=99,
+        ),
+        b"{}",
+        {"via": "another file"},
+    )
+    (b,) = store.append_protocols([again])
+    assert b.status == "duplicate" and b.ledger_index == a.ledger_index and b.leaf_hash == a.leaf_hash
+
+
 def test_duplicates_and_conflicts_inside_one_batch(store_url: str, small_definition: bytes) -> None:
     store = _store(store_url, small_definition)
     election = store.election()

@@ -24,13 +24,13 @@ from rich.table import Table
 from tallyroom.definition.compiled import CompiledElection
 from tallyroom.definition.errors import DefinitionError
 from tallyroom.definition.model import CountKind
-from tallyroom.importers.pipeline import ImportError_
+from tallyroom.importers.pipeline import ImportFileError
 from tallyroom.store.sql import Store, StoreError, open_store
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-_USER_ERRORS: tuple[type[Exception], ...] = (DefinitionError, StoreError, ImportError_)
+_USER_ERRORS: tuple[type[Exception], ...] = (DefinitionError, StoreError, ImportFileError)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

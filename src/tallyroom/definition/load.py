@@ -97,8 +97,12 @@ def _structural_errors(doc: Any) -> list[str]:
 _json_definition = msgspec.json.Decoder(Definition)
 
 
-def load_definition(raw: bytes, source: str = "definition") -> LoadedDefinition:
-    """Decode and check a definition; raise `DefinitionError` listing every problem."""
+def load_definition(raw: bytes, source: str = "definition", *, check: bool = True) -> LoadedDefinition:
+    """Decode and check a definition; raise `DefinitionError` listing every problem.
+
+    `check=False` skips the semantic checks, for a definition read back from a ledger that
+    checked it when it was appended.
+    """
     if raw.lstrip()[:1] == b"{":
         # JSON decodes straight into the model, several times faster than via dicts; on any
         # problem fall through to the path that reports every error with its location.
@@ -107,7 +111,7 @@ def load_definition(raw: bytes, source: str = "definition") -> LoadedDefinition:
         except msgspec.DecodeError:
             pass
         else:
-            errors = list(check_definition(definition))
+            errors = list(check_definition(definition)) if check else []
             if errors:
                 raise DefinitionError(source, errors)
             return LoadedDefinition(definition, raw, definition_hash(raw))
@@ -118,7 +122,7 @@ def load_definition(raw: bytes, source: str = "definition") -> LoadedDefinition:
         # msgspec stops at the first problem; the JSON Schema pass finds them all.
         errors = _structural_errors(doc) or [str(exc)]
         raise DefinitionError(source, errors) from None
-    errors = list(check_definition(definition))
+    errors = list(check_definition(definition)) if check else []
     if errors:
         raise DefinitionError(source, errors)
     return LoadedDefinition(definition, raw, definition_hash(raw))
@@ -240,9 +244,8 @@ def check_definition(d: Definition) -> Iterator[str]:
                 parse_linear(expr, known, choice_ids)
             except ExpressionError as exc:
                 yield f"{where}.form.figures.{fig}: {exc} in `{expr}`"
-        missing = {"registered", "valid"} - {str(f) for f in form.figures}
-        if missing:
-            yield f"{where}.form.figures: needs {', '.join(sorted(missing))}"
+        if "valid" not in {str(f) for f in form.figures}:
+            yield f"{where}.form.figures: needs valid (the votes that count for the choices)"
         if str(c.percent_base) not in {str(f) for f in form.figures}:
             yield f'{where}.percent_base: the form has no figure "{c.percent_base}"'
         if c.allocation is not None:

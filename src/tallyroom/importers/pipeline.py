@@ -24,7 +24,7 @@ from tallyroom.store.sql import Appended, Store
 BATCH = 20_000
 
 
-class ImportError_(ValueError):
+class ImportFileError(ValueError):
     """The file cannot be imported at all; nothing was written."""
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tallyroom.importers.pipeline import ImportError_, ImportReport
+from tallyroom.importers.pipeline import ImportFileError, ImportReport
 
 Importer = Callable[[Any, Path, str | None, Path | None, Callable[[int], None]], ImportReport]
 
@@ -28,4 +28,4 @@ def get(fmt: str) -> Importer:
         from tallyroom.importers.run import import_generic_csv
 
         return import_generic_csv
-    raise ImportError_(f"unknown import format {fmt!r}")
+    raise ImportFileError(f"unknown import format {fmt!r}")

@@ -34,7 +34,7 @@ from tallyroom.definition.model import (
     Hierarchy,
     Station,
 )
-from tallyroom.importers.pipeline import ImportError_, ImportRow
+from tallyroom.importers.pipeline import ImportFileError, ImportRow
 
 CONTEST_ID = "federal-list"
 
@@ -71,18 +71,18 @@ def read_file(path: Path) -> tuple[bytes, bytes]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ImportError_(f"{path}: cannot read: {exc.strerror}") from None
+        raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
     if raw[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(io.BytesIO(raw)) as zf:
                 names = [n for n in zf.namelist() if n.lower().endswith(".csv")]
                 if len(names) != 1:
-                    raise ImportError_(
+                    raise ImportFileError(
                         f"{path}: the zip must hold exactly one .csv file, found {len(names)}"
                     )
                 return raw, zf.read(names[0])
         except (zipfile.BadZipFile, EOFError) as exc:
-            raise ImportError_(f"{path}: damaged zip file ({exc})") from None
+            raise ImportFileError(f"{path}: damaged zip file ({exc})") from None
     return raw, raw
 
 
@@ -90,16 +90,16 @@ def parse_header(name: str, data: bytes) -> ShpilkinFile:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ImportError_(f"{name}: byte {exc.start}: not UTF-8 text ({exc.reason})") from None
+        raise ImportFileError(f"{name}: byte {exc.start}: not UTF-8 text ({exc.reason})") from None
     first = text.split("\n", 1)[0]
     header = next(csv.reader([first]))
     for col in ("region", "oik", "tik", "uik"):
         if col not in header:
-            raise ImportError_(f"{name}: missing column {col!r} (not a Shpilkin station file?)")
+            raise ImportFileError(f"{name}: missing column {col!r} (not a Shpilkin station file?)")
     line_cols: dict[str, int] = {}
     for col_name, line in LINE_COLUMNS.items():
         if col_name not in header:
-            raise ImportError_(f"{name}: missing protocol column {col_name!r} (line {line})")
+            raise ImportFileError(f"{name}: missing protocol column {col_name!r} (line {line})")
         line_cols[line] = header.index(col_name)
     parties = []
     for i, h in enumerate(header):
@@ -107,7 +107,7 @@ def parse_header(name: str, data: bytes) -> ShpilkinFile:
         if m:
             parties.append((i, f"p{int(m.group(1)):02d}", m.group(2).strip()))
     if not parties:
-        raise ImportError_(f"{name}: no party columns ('1. …') in the header")
+        raise ImportFileError(f"{name}: no party columns ('1. …') in the header")
     return ShpilkinFile(name, data, header, line_cols, parties)
 
 
@@ -119,7 +119,7 @@ def _rows(f: ShpilkinFile) -> Iterator[tuple[int, list[str]]]:
         if not row:
             continue
         if len(row) != width:
-            raise ImportError_(
+            raise ImportFileError(
                 f"{f.name}: row {n}: {len(row)} columns, the header has {width} (truncated file?)"
             )
         yield n, row
@@ -178,12 +178,12 @@ def build_definition(f: ShpilkinFile) -> bytes:
                     )
                 )
         if station in seen_stations:
-            raise ImportError_(f"{f.name}: row {n}: station {station} appears twice")
+            raise ImportFileError(f"{f.name}: row {n}: station {station} appears twice")
         seen_stations.add(station)
         try:
             registered = int(row[l1])
         except ValueError:
-            raise ImportError_(
+            raise ImportFileError(
                 f"{f.name}: row {n}: line L1 is not a whole number: {row[l1]!r}"
             ) from None
         stations.append(

@@ -120,3 +120,126 @@ imports = Table(
 )
 
 SCHEMA_VERSION = 1
+
+
+# -- intake (issue 4): device keys, intake journal, receipts, conflicts, corrections, tokens,
+# protocol images. Kept apart from the ledger tables; see docs/decisions/0004-intake.md.
+
+#: Station device keys (Ed25519). Registration, rotation and revocation are also ledger
+#: entries of kind `key_change`; this table is the fast lookup for intake.
+device_keys = Table(
+    "device_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("station", String(100), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("revoked_at", String(40), nullable=True),
+    Column("registered_index", BigInteger, nullable=True),
+    Column("revoked_index", BigInteger, nullable=True),
+    Index("device_keys_by_station", "station", "status"),
+)
+
+#: Every intake attempt, accepted or not: never part of the results ledger.
+intake_journal = Table(
+    "intake_journal",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("station", String(100), nullable=True),
+    Column("key_id", String(64), nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", String(48), nullable=True),
+    Column("http_status", Integer, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("ledger_index", BigInteger, nullable=True),
+    Column("body_sha256", String(64), nullable=True),
+    Index("intake_journal_by_station", "station", "outcome"),
+)
+
+#: The commission-signed receipt of a ledger entry, as first sent (resends get it again).
+intake_receipts = Table(
+    "intake_receipts",
+    metadata,
+    Column("entry_idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("receipt", Text, nullable=False),
+)
+
+#: Submissions that differ from the protocol already counted: held, never applied.
+intake_conflicts = Table(
+    "intake_conflicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", String(40), nullable=False),
+    Column("station", String(100), nullable=False),
+    Column("contest", String(100), nullable=False),
+    Column("count_kind", String(16), nullable=False),
+    Column("key_id", String(64), nullable=True),
+    Column("existing_index", BigInteger, nullable=False),
+    Column("body_sha256", String(64), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("resolved_at", String(40), nullable=True),
+    Column("resolution_index", BigInteger, nullable=True),
+    Index(
+        "intake_conflicts_once",
+        "station",
+        "contest",
+        "count_kind",
+        "body_sha256",
+        unique=True,
+    ),
+)
+
+#: Two-person workflow: corrections, annulments and conflict dismissals, proposed by one
+#: person and decided by a different supervisor; an approval becomes a ledger entry.
+intake_proposals = Table(
+    "intake_proposals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("action", String(16), nullable=False),
+    Column("station", String(100), nullable=False),
+    Column("contest", String(100), nullable=False),
+    Column("count_kind", String(16), nullable=False),
+    Column("target_index", BigInteger, nullable=False),
+    Column("conflict_id", Integer, nullable=True),
+    Column("body", LargeBinary, nullable=True),
+    Column("body_sha256", String(64), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("proposed_by", String(100), nullable=False),
+    Column("proposed_at", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decided_by", String(100), nullable=True),
+    Column("decided_at", String(40), nullable=True),
+    Column("decision_note", Text, nullable=True),
+    Column("ledger_index", BigInteger, nullable=True),
+    Index("intake_proposals_by_status", "status"),
+)
+
+#: Commission staff API tokens: only a SHA-256 of the secret is stored.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("revoked_at", String(40), nullable=True),
+)
+
+#: Photographs or scans of paper protocols, keyed by the SHA-256 a protocol declared.
+protocol_images = Table(
+    "protocol_images",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("media_type", String(32), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("station", String(100), nullable=False),
+    Column("contest", String(100), nullable=False),
+    Column("count_kind", String(16), nullable=False),
+    Column("uploaded_at", String(40), nullable=False),
+    Column("uploaded_by", String(100), nullable=False),
+)

@@ -135,7 +135,9 @@ def tally_row(
         ballots_cast=fig[Figure.BALLOTS_CAST],
         valid=fig[Figure.VALID],
         invalid=fig[Figure.INVALID],
-        turnout_percent=percent(turnout_num or 0, registered or 0),
+        turnout_percent=(
+            None if turnout_num is None or registered is None else percent(turnout_num, registered)
+        ),
         percent_base=str(base_fig),
         percent_base_value=base,
         choices=choices,

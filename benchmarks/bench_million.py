@@ -1,0 +1,87 @@
+"""A generated 1,000,000-station election: init, import, rebuild, each timed with its peak memory.
+
+Each stage runs as its own `tallyroom` process (as a commission would run them), so the peak
+resident memory reported is that stage's alone.
+
+Usage: python benchmarks/bench_million.py [--stations N] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import msgspec
+from _machine import describe
+
+from tallyroom.definition.model import Definition
+from tallyroom.simulate import large
+
+TALLYROOM = str(Path(sys.executable).with_name("tallyroom"))
+
+
+def stage(name: str, *args: str) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    r = subprocess.run([TALLYROOM, *args], capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        print(r.stdout, r.stderr)
+        raise SystemExit(f"{name} failed")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the largest of any child so far: report it only when it grew.
+    mib = max(peak, before) / 1024
+    print(f"{name:<32} {dt:7.1f} s   peak {mib:7.0f} MiB   {r.stdout.strip().splitlines()[-1][:120]}")
+    return dt, mib
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stations", type=int, default=1_000_000)
+    ap.add_argument("--dir", type=Path, default=None)
+    args = ap.parse_args()
+    d = Path(args.dir or tempfile.mkdtemp(prefix="tallyroom-million-"))
+    d.mkdir(parents=True, exist_ok=True)
+    for p in d.glob("big.db*"):
+        p.unlink()
+    t = time.perf_counter()
+    raw = large.large_definition(args.stations)
+    (d / "definition.json").write_bytes(raw)
+    definition = msgspec.json.decode(raw, type=Definition)
+    n = large.write_protocols_csv(definition, d / "protocols.csv")
+    (d / "mapping.yaml").write_text(large.mapping_yaml(definition))
+    del definition
+    print(f"machine: {describe()}")
+    print(
+        f"generated {n:,} stations in {time.perf_counter() - t:.1f} s "
+        f"(definition {len(raw) / 1e6:.0f} MB, protocols {(d / 'protocols.csv').stat().st_size / 1e6:.0f} MB)"
+    )
+    db = str(d / "big.db")
+    t_init, m_init = stage("init", "--db", db, "init", str(d / "definition.json"))
+    t_imp, m_imp = stage(
+        "import (csv)",
+        "--db",
+        db,
+        "import",
+        "--format",
+        "csv",
+        "--mapping",
+        str(d / "mapping.yaml"),
+        str(d / "protocols.csv"),
+    )
+    stage("results", "--db", db, "results", "--format", "json")
+    stage("rebuild --check", "--db", db, "rebuild", "--check")
+    print(
+        f"init + import: {t_init + t_imp:.1f} s for {n:,} stations "
+        f"({n / (t_init + t_imp):,.0f} stations/s), peak memory {max(m_init, m_imp):,.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

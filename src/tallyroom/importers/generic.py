@@ -1,0 +1,314 @@
+"""A generic CSV of polling-station protocols, read through a column mapping (YAML).
+
+One row per (station, contest): a column naming the station, the contest either fixed in the
+mapping or named by a column, and one column per protocol line. The election definition must
+already be in the store (`tallyroom init`); the mapping names its line ids. The format is
+documented with an example in docs/import-formats.md.
+
+The file is checked whole before anything is written: its encoding, the mapped columns, and
+that every row has as many cells as the header (a truncated file fails here). Values are then
+turned into protocols row by row; whatever is wrong with one row (unknown station, a negative
+or non-integer number, a second different protocol for a station) rejects that row alone,
+with its row number, through the same checks as a device's protocol.
+
+This module also holds the small CSV helpers the other importers share (decoding with the
+line of the bad byte, strict reading with row numbers, a report that carries notes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from operator import itemgetter
+from pathlib import Path
+
+import msgspec
+import yaml
+
+from tallyroom.definition.compiled import CompiledElection
+from tallyroom.importers.pipeline import ImportFileError, ImportReport, ImportRow
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+
+@dataclass
+class NotedReport(ImportReport):
+    """An import report with extra lines for the user (`tallyroom import` prints them)."""
+
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, report: ImportReport, notes: list[str]) -> NotedReport:
+        base = {f.name: getattr(report, f.name) for f in fields(ImportReport)}
+        return cls(**base, notes=notes)
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def decode(name: str, raw: bytes, encoding: str = "utf-8", hint: str = "") -> str:
+    """The file's text; a byte that is not in `encoding` is reported with its line."""
+    try:
+        text = raw.decode(
+            "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        )
+    except LookupError:
+        raise ImportFileError(f"{name}: unknown encoding {encoding!r}") from None
+    except UnicodeDecodeError as exc:
+        row, line = _position(raw, exc.start, encoding)
+        bad = raw[exc.start : exc.start + 4].hex(" ")
+        raise ImportFileError(
+            f"{name}: row {row} (line {line}, byte {exc.start}): not {encoding} text "
+            f"({bad}…: {exc.reason}); save the file as {encoding}{hint}"
+        ) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ImportFileError(f"{name}: line {line}: NUL byte (a binary or UTF-16 file?)")
+    return text
+
+
+def _position(raw: bytes, offset: int, encoding: str) -> tuple[int, int]:
+    """The CSV row (header = 1) and the line holding byte `offset`."""
+    line = raw.count(b"\n", 0, offset) + 1
+    prefix = raw[:offset].decode(encoding, errors="replace")
+    try:
+        records = sum(1 for _ in csv.reader(io.StringIO(prefix, newline="")))
+    except csv.Error:
+        return line, line
+    return (records + 1 if not prefix or prefix.endswith("\n") else records), line
+
+
+def _reader(text: str, delimiter: str) -> Iterator[list[str]]:
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+
+
+def read_header(name: str, text: str, delimiter: str = ",") -> list[str]:
+    try:
+        header = next(_reader(text, delimiter), None)
+    except csv.Error as exc:
+        raise ImportFileError(f"{name}: row 1 (header): malformed CSV ({exc})") from None
+    if not header or not any(h.strip() for h in header):
+        raise ImportFileError(f"{name}: the file is empty (no header row)")
+    return [h.strip() for h in header]
+
+
+def iter_records(name: str, text: str, width: int, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """Yield (row number, cells) after the header; the header is row 1, blank rows are skipped.
+
+    Raises ImportFileError naming the row when a row has a different number of cells than the
+    header (how a truncated file shows) or the CSV quoting is broken.
+    """
+    reader = _reader(text, delimiter)
+    n = 1
+    try:
+        next(reader)
+        for n, row in enumerate(reader, start=2):
+            if len(row) != width:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                raise ImportFileError(
+                    f"{name}: row {n}: {len(row)} cells, the header has {width}"
+                    + (" (truncated file?)" if len(row) < width else "")
+                )
+            yield n, row
+    except csv.Error as exc:
+        raise ImportFileError(f"{name}: row {n + 1}: malformed CSV ({exc}; truncated file?)") from None
+
+
+def check_records(name: str, text: str, width: int, delimiter: str = ",") -> tuple[int, int]:
+    """Read the whole file once for its structure only; return (data rows, last row number)."""
+    count = last = 0
+    for last, _ in iter_records(name, text, width, delimiter):  # noqa: B007
+        count += 1
+    return count, last
+
+
+def parse_count(value: str) -> int | str:
+    """A whole number from a cell, or the cell's text for the pipeline to reject by line."""
+    if value.isascii() and value.isdigit():
+        return int(value)
+    v = value.strip()
+    body = v[1:] if v[:1] == "-" else v
+    if body and body.isascii() and body.isdigit():
+        return int(v)  # a negative count is rejected by the form check with its value
+    return value
+
+
+# -- the generic CSV importer -------------------------------------------------------------------
+
+
+class ColumnMapping(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The mapping file (YAML): which column holds what."""
+
+    #: The column holding the station id (as in the election definition).
+    station_column: str
+    #: A contest id for every row, or …
+    contest: str | None = None
+    #: … the column holding each row's contest id.
+    contest_column: str | None = None
+    #: Line id (form line or choice id) -> column. Omitted: every column named like a line id.
+    lines: dict[str, str] | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class GenericFile:
+    name: str
+    text: str
+    mapping: ColumnMapping
+    header: list[str]
+    station_col: int
+    contest_col: int | None
+    #: (line id, column index) in mapping order.
+    line_cols: list[tuple[str, int]]
+    rows: int
+    last_row: int
+    #: The contest ids named in the file (the fixed one, or every value of contest_column).
+    contests: frozenset[str]
+
+
+def load_mapping(path: Path | None) -> ColumnMapping:
+    if path is None:
+        raise ImportFileError(
+            "--format csv needs --mapping FILE (a column mapping; see docs/import-formats.md)"
+        )
+    raw = read_bytes(path)
+    try:
+        doc = yaml.safe_load(decode(path.name, raw))
+    except yaml.YAMLError as exc:
+        raise ImportFileError(f"{path.name}: not valid YAML: {exc}") from None
+    try:
+        m = msgspec.convert(doc, ColumnMapping)
+    except msgspec.ValidationError as exc:
+        raise ImportFileError(f"{path.name}: {exc}") from None
+    if (m.contest is None) == (m.contest_column is None):
+        raise ImportFileError(f"{path.name}: give exactly one of `contest` (an id) and `contest_column`")
+    if len(m.delimiter) != 1:
+        raise ImportFileError(f"{path.name}: delimiter: must be one character, got {m.delimiter!r}")
+    if m.lines is not None and not m.lines:
+        raise ImportFileError(f"{path.name}: lines: maps no line; omit it to map columns named like line ids")
+    return m
+
+
+def _contest_lines(election: CompiledElection, contest_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    return {c: election.contest(c).line_ids for c in contest_ids if c in election.contest_index}
+
+
+def parse(
+    name: str, raw: bytes, mapping: ColumnMapping, mapping_name: str, election: CompiledElection
+) -> GenericFile:
+    """Check the file and the mapping against the election; raise ImportFileError on anything fatal."""
+    text = decode(name, raw, mapping.encoding, f" or set `encoding:` in {mapping_name}")
+    header = read_header(name, text, mapping.delimiter)
+    index: dict[str, int] = {}
+    for i, h in enumerate(header):
+        if h in index:
+            raise ImportFileError(
+                f"{name}: row 1: column {h!r} appears twice (columns {index[h] + 1} and {i + 1})"
+            )
+        index[h] = i
+
+    def col(column: str, what: str) -> int:
+        if column not in index:
+            raise ImportFileError(
+                f"{name}: row 1: no column {column!r} ({what} in {mapping_name}); "
+                f"the header has {', '.join(map(repr, header[:12]))}" + (" …" if len(header) > 12 else "")
+            )
+        return index[column]
+
+    station_col = col(mapping.station_column, "station_column")
+    contest_col = None if mapping.contest_column is None else col(mapping.contest_column, "contest_column")
+    if mapping.contest is not None:
+        if mapping.contest not in election.contest_index:
+            raise ImportFileError(
+                f"{mapping_name}: contest: the store's election has no contest {mapping.contest!r} "
+                f"(contests: {', '.join(election.contest_index)})"
+            )
+        known = _contest_lines(election, [mapping.contest])
+    else:
+        known = _contest_lines(election, list(election.contest_index))
+    all_lines = {lid for lines in known.values() for lid in lines}
+
+    if mapping.lines is None:
+        reserved = {station_col, contest_col}
+        line_cols = [(h, i) for i, h in enumerate(header) if h in all_lines and i not in reserved]
+        if not line_cols:
+            raise ImportFileError(
+                f"{name}: row 1: no column is named like a line id, and {mapping_name} has no `lines`"
+            )
+    else:
+        line_cols = []
+        for lid, column in mapping.lines.items():
+            if lid not in all_lines:
+                where = f"contest {mapping.contest!r}" if mapping.contest else "any contest"
+                raise ImportFileError(f"{mapping_name}: lines.{lid}: not a line of {where}")
+            line_cols.append((lid, col(column, f"lines.{lid}")))
+    if mapping.contest is not None:
+        mapped = {lid for lid, _ in line_cols}
+        unmapped = [lid for lid in known[mapping.contest] if lid not in mapped]
+        if unmapped:
+            raise ImportFileError(
+                f"{mapping_name}: lines: contest {mapping.contest!r} has lines with no column: "
+                + ", ".join(unmapped)
+            )
+
+    width = len(header)
+    if contest_col is None:
+        rows, last = check_records(name, text, width, mapping.delimiter)
+        contests = frozenset([str(mapping.contest)])
+    else:
+        seen: set[str] = set()
+        rows = last = 0
+        for n, row in iter_records(name, text, width, mapping.delimiter):
+            rows, last = rows + 1, n
+            seen.add(row[contest_col].strip())
+        contests = frozenset(seen)
+    return GenericFile(name, text, mapping, header, station_col, contest_col, line_cols, rows, last, contests)
+
+
+_INTS = msgspec.json.Decoder(list[int])
+
+
+def iter_rows(f: GenericFile, election: CompiledElection) -> Iterator[ImportRow]:
+    """One ImportRow per data row; bad cells are passed on as text to be rejected by line.
+
+    With a contest column, a mapped column of a line that the row's contest does not have
+    must be empty in that row (it is skipped); a value there rejects the row, naming the line.
+    """
+    station_col, contest_col, cols = f.station_col, f.contest_col, f.line_cols
+    ids = [lid for lid, _ in cols]
+    width = len(ids)
+    pick = itemgetter(*(c for _, c in cols))
+    contest_lines = {c: frozenset(lines) for c, lines in _contest_lines(election, list(f.contests)).items()}
+    # Contests that have every mapped line (always the fixed one): all cells are counts.
+    whole = {c for c, lines in contest_lines.items() if lines.issuperset(ids)}
+    fixed = str(f.mapping.contest)
+    for n, row in iter_records(f.name, f.text, len(f.header), f.mapping.delimiter):
+        contest = fixed if contest_col is None else row[contest_col].strip()
+        nums = None
+        if contest in whole or contest not in contest_lines:
+            # Fast path: the mapped cells read as one JSON array of integers, in C. Anything
+            # else (an empty cell, 12.5, 007, +5) falls back to the per-cell check below.
+            values = pick(row)
+            with contextlib.suppress(msgspec.DecodeError):
+                nums = _INTS.decode("[" + (",".join(values) if width > 1 else values) + "]")
+        lines: dict[str, object]
+        if nums is not None and len(nums) == width:
+            lines = dict(zip(ids, nums, strict=True))
+        else:
+            own = contest_lines.get(contest)
+            lines = {}
+            for lid, c in cols:
+                v = row[c]
+                if own is not None and lid not in own and not v.strip():
+                    continue  # a column of another contest's line, empty in this row
+                lines[lid] = parse_count(v)  # a text value is rejected by line
+        yield ImportRow(n, row[station_col].strip(), contest, lines)
