@@ -205,3 +205,18 @@ def test_leaf_hash_is_rfc6962_of_entry_bytes(tmp_path, small_definition: bytes) 
     store = _store(str(tmp_path / "h.db"), small_definition)
     for _i, _k, data, h in store.entries():
         assert h == leaf_hash(data)
+
+
+def test_two_writers_on_one_store_never_count_a_station_twice(store_url: str, small_definition: bytes) -> None:
+    """Two processes' stores (here two connections) append in turn: each must see the other's
+    protocols, though each keeps its own map of which protocols count."""
+    a = _store(store_url, small_definition)
+    b = open_store(store_url)
+    election = a.election()
+    assert [r.status for r in a.append_protocols([_pending(election, "1001", "party-list", "hand", 1)])] == ["new"]
+    assert [r.status for r in b.append_protocols([_pending(election, "1002", "party-list", "hand", 2)])] == ["new"]
+    # Each now sees the other's station: the same numbers are duplicates, others conflicts.
+    assert b.append_protocols([_pending(election, "1001", "party-list", "hand", 1)])[0].status == "duplicate"
+    assert a.append_protocols([_pending(election, "1002", "party-list", "hand", 3)])[0].status == "conflict"
+    assert a.append_protocols([_pending(election, "1001", "party-list", "hand", 4)])[0].status == "conflict"
+    assert a.protocol_count() == 2 and a.head().size == 3

@@ -113,6 +113,19 @@ def main(argv: list[str] | None = None) -> int:
         f"the hand count equals the official 2021 result: {TOOK_PART:,} voters took part; "
         + ", ".join(f"{names[p]} {v:,}" for p, v in WINNER_VOTES.items())
     )
+    print()
+    seats = json.loads(
+        tallyroom("--db", str(db), "seats", "--contest", kg.PARTY_LIST, "--format", "json", capture=True)
+    )
+    won = {name: n for name, n in seats["seats"].items() if n}
+    print(
+        f"list seats ({'official' if seats['official'] else 'provisional'}, Hare, 5% nationally and "
+        "0.5% in every region of voters who took part): "
+        + ", ".join(f"{name} {n}" for name, n in sorted(won.items(), key=lambda kv: -kv[1]))
+    )
+    if sorted(won.values(), reverse=True) != [15, 12, 9, 7, 6, 5]:
+        print("MISMATCH with the official 2021 seats 15/12/9/7/6/5")
+        return 1
     print(f"demo finished in {time.perf_counter() - t0:.1f} s; the store is {db}")
     return 0
 

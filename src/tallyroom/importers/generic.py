@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from operator import itemgetter
 from pathlib import Path
@@ -278,6 +278,18 @@ _INTS = msgspec.json.Decoder(list[int])
 
 
 def iter_rows(f: GenericFile, election: CompiledElection) -> Iterator[ImportRow]:
+    """One ImportRow per data row of the file (see `rows_from_records`)."""
+    return rows_from_records(f, election, iter_records(f.name, f.text, len(f.header), f.mapping.delimiter))
+
+
+def records(f: GenericFile) -> Iterator[tuple[int, list[str]]]:
+    """The file's data rows as (row number, cells)."""
+    return iter_records(f.name, f.text, len(f.header), f.mapping.delimiter)
+
+
+def rows_from_records(
+    f: GenericFile, election: CompiledElection, records: Iterable[tuple[int, list[str]]]
+) -> Iterator[ImportRow]:
     """One ImportRow per data row; bad cells are passed on as text to be rejected by line.
 
     With a contest column, a mapped column of a line that the row's contest does not have
@@ -291,7 +303,7 @@ def iter_rows(f: GenericFile, election: CompiledElection) -> Iterator[ImportRow]
     # Contests that have every mapped line (always the fixed one): all cells are counts.
     whole = {c for c, lines in contest_lines.items() if lines.issuperset(ids)}
     fixed = str(f.mapping.contest)
-    for n, row in iter_records(f.name, f.text, len(f.header), f.mapping.delimiter):
+    for n, row in records:
         contest = fixed if contest_col is None else row[contest_col].strip()
         nums = None
         if contest in whole or contest not in contest_lines:

@@ -9,7 +9,13 @@ from typing import Any
 from tallyroom.definition.load import load_definition
 from tallyroom.definition.model import CountKind
 from tallyroom.importers import shpilkin
-from tallyroom.importers.pipeline import ImportFileError, ImportReport, file_sha256, import_rows
+from tallyroom.importers.pipeline import (
+    ImportFileError,
+    ImportReport,
+    file_sha256,
+    import_records,
+    import_rows,
+)
 
 
 def _count_kind(store: Any, contest_id: str, given: str | None) -> CountKind:
@@ -114,9 +120,7 @@ def import_kloop(
     if not store.is_initialized():
         _init_from(ctx, kloop.build_definition(f), path.name)
     if kloop.CONTEST_ID not in store.election().contest_index:
-        raise ImportFileError(
-            f"{path.name}: this store's election has no contest {kloop.CONTEST_ID!r}"
-        )
+        raise ImportFileError(f"{path.name}: this store's election has no contest {kloop.CONTEST_ID!r}")
     return import_rows(
         store,
         kloop.iter_rows(f),
@@ -152,18 +156,17 @@ def import_generic_csv(
     if count_kind is not None:
         kind = CountKind(count_kind)
     else:
-        kinds = {
-            election.contest(c).official_count for c in f.contests if c in election.contest_index
-        }
+        kinds = {election.contest(c).official_count for c in f.contests if c in election.contest_index}
         if len(kinds) > 1:
             raise ImportFileError(
                 f"{path.name}: the file's contests differ in their official count kind "
                 f"({', '.join(sorted(kinds))}); give --count-kind"
             )
         kind = kinds.pop() if kinds else CountKind.HAND
-    report = import_rows(
+    report = import_records(
         store,
-        generic.iter_rows(f, election),
+        generic.records(f),
+        lambda chunk: generic.rows_from_records(f, election, chunk),
         fmt="csv",
         file_name=path.name,
         file_hash=file_sha256(raw),

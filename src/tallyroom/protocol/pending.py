@@ -10,6 +10,8 @@ from typing import Any
 import msgspec
 
 from tallyroom.definition.compiled import CompiledElection
+from tallyroom.ledger.entry import EntryKind, encode_entry
+from tallyroom.ledger.merkle import leaf_hash
 from tallyroom.protocol.check import ProtocolRejected, check_counts, counts_vector
 from tallyroom.protocol.model import ProtocolBody
 
@@ -26,6 +28,36 @@ class PendingProtocol:
     #: The ledger payload: one JSON line of envelope (signature, key id), then the body bytes.
     payload: bytes
     body_sha256: str
+    #: The entry bytes and their RFC 6962 leaf hash, computed where the protocol was checked
+    #: (an import worker process) so that the appending process only writes.
+    entry: bytes = b""
+    leaf: bytes = b""
+    #: The counts as compact JSON, the form the store keeps; set by import workers, which
+    #: then send `counts=()` across the process boundary (rebuilding millions of ints in the
+    #: appending process cost more than checking them).
+    counts_json: str = ""
+
+    def counts_list(self) -> list[int]:
+        if self.counts or not self.counts_json:
+            return list(self.counts)
+        decoded: list[int] = msgspec.json.decode(self.counts_json)
+        return decoded
+
+    @classmethod
+    def build(
+        cls,
+        contest: int,
+        station: int,
+        count_kind: str,
+        counts: Sequence[int],
+        warnings: Sequence[dict[str, Any]],
+        payload: bytes,
+        body_sha256: str,
+    ) -> PendingProtocol:
+        entry = encode_entry(EntryKind.PROTOCOL, payload)
+        return cls(
+            contest, station, count_kind, counts, warnings, payload, body_sha256, entry, leaf_hash(entry)
+        )
 
 
 class UnknownReference(ValueError):
@@ -83,7 +115,7 @@ def prepare(
         )
     counts = counts_vector(contest, body.lines)
     warnings = check_counts(contest, counts)
-    return PendingProtocol(
+    return PendingProtocol.build(
         contest=ci,
         station=si,
         count_kind=str(body.count_kind),

@@ -39,7 +39,6 @@ def _dumps(value: Any) -> str:
     return _json.encode(value).decode()
 
 
-
 class StoreError(RuntimeError):
     """The store cannot do what was asked (not initialised, wrong schema, bad URL)."""
 
@@ -64,6 +63,10 @@ class LedgerHead:
     size: int
     root: bytes
     frontier: Frontier = field(repr=False)
+
+
+#: Entry kinds after which the protocols that count are the old ones plus the new ones.
+_KINDS_THAT_ONLY_ADD = frozenset({"protocol", "checkpoint", "snapshot", "audit", "key_change", "definition"})
 
 
 class _Dialect:
@@ -97,6 +100,10 @@ class Store:
         self._conn: Any = None
         self._election: CompiledElection | None = None
         self._writing = False
+        #: (contest, count kind) -> station -> ledger index of its counted protocol; valid for
+        #: a ledger of `_active_size` entries (see `_sync_active`).
+        self._active: dict[tuple[int, str], dict[int, int]] | None = None
+        self._active_size = -1
 
     # -- connections -------------------------------------------------------------------------
 
@@ -203,9 +210,7 @@ class Store:
     def initialize(self, loaded: LoadedDefinition, commission_key: bytes) -> None:
         """Create the schema and append the definition as ledger entry 0."""
         if self.is_initialized():
-            raise StoreError(
-                f"{self.url} already holds an election; use a new --db for another election"
-            )
+            raise StoreError(f"{self.url} already holds an election; use a new --db for another election")
         self.migrate()
         self._begin_write()
         try:
@@ -254,9 +259,7 @@ class Store:
         """The election this store holds, from ledger entry 0."""
         if self._election is None:
             if not self.is_initialized():
-                raise StoreError(
-                    f"{self.url} holds no election yet: run `tallyroom init DEFINITION.yaml`"
-                )
+                raise StoreError(f"{self.url} holds no election yet: run `tallyroom init DEFINITION.yaml`")
             row = self._execute("SELECT data FROM ledger_entries WHERE idx = 0").fetchone()
             self._end_read()
             kind, payload = decode_entry(bytes(row[0]))
@@ -287,16 +290,20 @@ class Store:
         )
 
     def _append_entries(
-        self, head: LedgerHead, entries: Sequence[bytes], kinds: Sequence[str]
+        self,
+        head: LedgerHead,
+        entries: Sequence[bytes],
+        kinds: Sequence[str],
+        leaves: Sequence[bytes] | None = None,
     ) -> list[tuple[int, bytes]]:
         start = head.frontier.size
-        leaves = [leaf_hash(e) for e in entries]
+        if leaves is None:
+            leaves = [leaf_hash(e) for e in entries]
         nodes = head.frontier.extend(leaves)
         now = utcnow()
         self._executemany(
             self.dialect.q(
-                "INSERT INTO ledger_entries (idx, kind, data, leaf_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO ledger_entries (idx, kind, data, leaf_hash, created_at) VALUES (?, ?, ?, ?, ?)"
             ),
             [
                 (start + i, str(k), e, h, now)
@@ -336,9 +343,7 @@ class Store:
     def node(self, level: int, index: int) -> bytes:
         """A complete subtree's hash (level 0 = a leaf), for proofs (ledger.merkle.NodeReader)."""
         if level == 0:
-            row = self._execute(
-                "SELECT leaf_hash FROM ledger_entries WHERE idx = ?", (index,)
-            ).fetchone()
+            row = self._execute("SELECT leaf_hash FROM ledger_entries WHERE idx = ?", (index,)).fetchone()
         else:
             row = self._execute(
                 "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index)
@@ -375,20 +380,21 @@ class Store:
             raise
 
     def checkpoints(self) -> list[tuple[int, bytes, int, bytes]]:
-        rows = self._execute(
-            "SELECT size, root, time, note FROM checkpoints ORDER BY size"
-        ).fetchall()
+        rows = self._execute("SELECT size, root, time, note FROM checkpoints ORDER BY size").fetchall()
         self._end_read()
         return [(int(r[0]), bytes(r[1]), int(r[2]), bytes(r[3])) for r in rows]
 
     # -- protocols ----------------------------------------------------------------------------
 
-    def append_protocols(self, items: Sequence[PendingProtocol]) -> list[Appended]:
+    def append_protocols(
+        self, items: Sequence[PendingProtocol], delta: Tally | None = None
+    ) -> list[Appended]:
         """Append checked protocols in one durable transaction, with their tally update.
 
         An identical protocol already counted is a duplicate (its original receipt is
         returned); a different one for the same station, contest and count kind is a conflict
-        and is not applied (DESIGN invariant 3).
+        and is not applied (DESIGN invariant 3). `delta`, when given, is the items' totals
+        summed beforehand (by import workers); those not appended are taken out of it here.
         """
         election = self.election()
         self._begin_write()
@@ -397,7 +403,7 @@ class Store:
             results: list[Appended | None] = [None] * len(items)
             fresh: list[int] = []
             seen: dict[tuple[int, int, str], int] = {}
-            existing = self._active_for(items)
+            existing = self._active_for(items, head.size)
             for i, it in enumerate(items):
                 key = (it.contest, it.station, it.count_kind)
                 prior = existing.get(key)
@@ -409,18 +415,15 @@ class Store:
                     pidx, pcounts, pleaf = prior
                     # The same numbers are the same protocol, whatever envelope or source they
                     # came in (a retry, a re-encoded file); different numbers are a conflict.
-                    status = "duplicate" if pcounts == list(it.counts) else "conflict"
+                    status = "duplicate" if pcounts == it.counts_list() else "conflict"
                     results[i] = Appended(status, pidx, pleaf, existing_index=pidx)
                     continue
                 seen[key] = i
                 fresh.append(i)
-            appended = self._append_entries(
-                head,
-                [encode_entry(EntryKind.PROTOCOL, items[i].payload) for i in fresh],
-                [EntryKind.PROTOCOL] * len(fresh),
-            )
+            entries = [items[i].entry or encode_entry(EntryKind.PROTOCOL, items[i].payload) for i in fresh]
+            leaves = [items[i].leaf or leaf_hash(e) for i, e in zip(fresh, entries, strict=True)]
+            appended = self._append_entries(head, entries, [EntryKind.PROTOCOL] * len(fresh), leaves)
             now = utcnow()
-            delta = Tally(election)
             rows = []
             for i, (idx, h) in zip(fresh, appended, strict=True):
                 it = items[i]
@@ -431,17 +434,24 @@ class Store:
                         election.stations[it.station].id,
                         election.contests[it.contest].id,
                         it.count_kind,
-                        _dumps(it.counts),
+                        it.counts_json or _dumps(it.counts),
                         "active",
                         _dumps(it.warnings),
                         it.body_sha256,
                         now,
                     )
                 )
-            delta.apply_batch(
-                (items[i].contest, items[i].station, items[i].count_kind, items[i].counts)
-                for i in fresh
-            )
+            if delta is None:
+                delta = Tally(election)
+                delta.apply_batch(
+                    (items[i].contest, items[i].station, items[i].count_kind, items[i].counts_list())
+                    for i in fresh
+                )
+            else:
+                fresh_set = set(fresh)
+                for i, it in enumerate(items):
+                    if i not in fresh_set:
+                        delta.apply(it.contest, it.station, it.count_kind, it.counts_list(), sign=-1)
             self._executemany(
                 self.dialect.q(
                     "INSERT INTO protocols (entry_idx, station, contest, count_kind, counts, "
@@ -454,14 +464,20 @@ class Store:
             self._commit()
         except BaseException:
             self._rollback()
+            self._active = None
             raise
+        if self._active is not None:
+            for i, (idx, _h) in zip(fresh, appended, strict=True):
+                it = items[i]
+                self._active.setdefault((it.contest, it.count_kind), {})[it.station] = idx
+            self._active_size = head.size
         # Later copies of a key first seen in this same batch: resolve against its result.
         for i, res in enumerate(results):
             if res is not None and res.status == "pending":
                 first_i = -1 - res.ledger_index
                 origin = results[first_i]
                 assert origin is not None
-                same = list(items[first_i].counts) == list(items[i].counts)
+                same = items[first_i].counts_list() == items[i].counts_list()
                 results[i] = Appended(
                     "duplicate" if same else "conflict",
                     origin.ledger_index,
@@ -471,38 +487,68 @@ class Store:
         return [r for r in results if r is not None]
 
     def _active_for(
-        self, items: Sequence[PendingProtocol]
+        self, items: Sequence[PendingProtocol], head_size: int
     ) -> dict[tuple[int, int, str], tuple[int, list[int], bytes]]:
-        """The active protocols (ledger index, counts, leaf hash) for the items' keys."""
-        election = self.election()
-        out: dict[tuple[int, int, str], tuple[int, list[int], bytes]] = {}
-        if not items:
-            return out
-        by_contest: dict[tuple[int, str], list[int]] = {}
+        """The active protocols (ledger index, counts, leaf hash) for the items' keys.
+
+        Called under the head lock. Which keys are active comes from an in-memory map kept in
+        step with the ledger (`_sync_active`); only the rare keys found there are read back.
+        """
+        active = self._sync_active(head_size)
+        hits: dict[tuple[int, int, str], int] = {}
         for it in items:
-            by_contest.setdefault((it.contest, it.count_kind), []).append(it.station)
-        for (ci, kind), stations in by_contest.items():
-            cid = election.contests[ci].id
-            # Point lookups through the one-active-protocol index, 900 keys a query (under
-            # SQLite's old 999-variable limit): cost follows the batch, not the table.
-            rows: list[Any] = []
-            ids = [election.stations[s].id for s in stations]
-            for chunk in range(0, len(ids), 900):
-                part = ids[chunk : chunk + 900]
-                marks = ",".join("?" * len(part))
-                rows += self._execute(
-                    "SELECT station, entry_idx, counts FROM protocols WHERE contest = ? "
-                    f"AND count_kind = ? AND status = 'active' AND station IN ({marks})",
-                    (cid, kind, *part),
-                ).fetchall()
-            wanted = set(stations)
-            for r in rows:
-                si = election.station_index[str(r[0])]
-                if si in wanted:
-                    out[(ci, si, kind)] = (int(r[1]), msgspec.json.decode(r[2]), b"")
-        for key, (idx, counts, _) in list(out.items()):
-            out[key] = (idx, counts, self.node(0, idx))
+            idx = active.get((it.contest, it.count_kind), {}).get(it.station)
+            if idx is not None:
+                hits[(it.contest, it.station, it.count_kind)] = idx
+        out: dict[tuple[int, int, str], tuple[int, list[int], bytes]] = {}
+        for key, idx in hits.items():
+            row = self._execute(
+                "SELECT p.counts, e.leaf_hash FROM protocols p JOIN ledger_entries e "
+                "ON e.idx = p.entry_idx WHERE p.entry_idx = ?",
+                (idx,),
+            ).fetchone()
+            out[key] = (idx, msgspec.json.decode(row[0]), bytes(row[1]))
         return out
+
+    def _sync_active(self, head_size: int) -> dict[tuple[int, str], dict[int, int]]:
+        """Bring the map of active protocols, (contest, kind) -> station -> entry, up to date.
+
+        Other writers (intake workers) may have appended since this process last looked: new
+        protocols are read by ledger index; a correction or annulment among the new entries
+        changes which older protocols count, so then the whole map is read again.
+        """
+        election = self.election()
+        if self._active is not None and self._active_size == head_size:
+            return self._active
+        if self._active is not None and self._active_size < head_size:
+            kinds = {
+                str(r[0])
+                for r in self._execute(
+                    "SELECT DISTINCT kind FROM ledger_entries WHERE idx >= ?", (self._active_size,)
+                ).fetchall()
+            }
+            if kinds <= _KINDS_THAT_ONLY_ADD:
+                rows = self._execute(
+                    "SELECT station, contest, count_kind, entry_idx FROM protocols "
+                    "WHERE entry_idx >= ? AND status = 'active'",
+                    (self._active_size,),
+                ).fetchall()
+                self._add_active(election, rows)
+                self._active_size = head_size
+                return self._active
+        self._active = {}
+        rows = self._execute(
+            "SELECT station, contest, count_kind, entry_idx FROM protocols WHERE status = 'active'"
+        ).fetchall()
+        self._add_active(election, rows)
+        self._active_size = head_size
+        return self._active
+
+    def _add_active(self, election: CompiledElection, rows: Sequence[Any]) -> None:
+        assert self._active is not None
+        for station, contest, kind, idx in rows:
+            ci = election.contest_index[str(contest)]
+            self._active.setdefault((ci, str(kind)), {})[election.station_index[str(station)]] = int(idx)
 
     def _fold_tally(self, delta: Tally) -> None:
         """Add a batch's totals to the stored running totals (inside the append transaction)."""
@@ -514,9 +560,7 @@ class Store:
         pairs = sorted({(k.contest, k.count_kind) for k in keys})
         for ci, kind in pairs:
             cid = election.contests[ci].id
-            wanted = [
-                election.areas[k.area].id for k in keys if k.contest == ci and k.count_kind == kind
-            ]
+            wanted = [election.areas[k.area].id for k in keys if k.contest == ci and k.count_kind == kind]
             if len(wanted) > 200:
                 rows = self._execute(
                     "SELECT area, reporting, counts FROM tallies WHERE contest = ? AND count_kind = ?",
@@ -557,11 +601,7 @@ class Store:
         )
 
     def protocol_count(self, status: str = "active") -> int:
-        n = int(
-            self._execute("SELECT COUNT(*) FROM protocols WHERE status = ?", (status,)).fetchone()[
-                0
-            ]
-        )
+        n = int(self._execute("SELECT COUNT(*) FROM protocols WHERE status = ?", (status,)).fetchone()[0])
         self._end_read()
         return n
 
@@ -595,21 +635,15 @@ class Store:
         """All running totals as stored (not recomputed)."""
         election = self.election()
         out = Tally(election)
-        rows = self._execute(
-            "SELECT contest, area, count_kind, reporting, counts FROM tallies"
-        ).fetchall()
+        rows = self._execute("SELECT contest, area, count_kind, reporting, counts FROM tallies").fetchall()
         self._end_read()
         for r in rows:
-            key = TallyKey(
-                election.contest_index[str(r[0])], election.area_index[str(r[1])], str(r[2])
-            )
+            key = TallyKey(election.contest_index[str(r[0])], election.area_index[str(r[1])], str(r[2]))
             out.totals[key] = Totals(json.loads(r[4]), int(r[3]))
         return out
 
     def count_kinds(self) -> list[str]:
-        rows = self._execute(
-            "SELECT DISTINCT count_kind FROM tallies ORDER BY count_kind"
-        ).fetchall()
+        rows = self._execute("SELECT DISTINCT count_kind FROM tallies ORDER BY count_kind").fetchall()
         self._end_read()
         return [str(r[0]) for r in rows]
 
