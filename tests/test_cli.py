@@ -44,9 +44,7 @@ def _load(db: str, kind: str, seed: int) -> None:
             rows.append(ImportRow(n, e.stations[s].id, c.id, lines))
     from tallyroom.definition.model import CountKind
 
-    import_rows(
-        store, rows, fmt="test", file_name="t", file_hash="0" * 64, count_kind=CountKind(kind)
-    )
+    import_rows(store, rows, fmt="test", file_name="t", file_hash="0" * 64, count_kind=CountKind(kind))
     store.close()
 
 
@@ -65,9 +63,7 @@ def test_init_prints_hash_and_refuses_a_second_election(db: str) -> None:
 def test_init_reports_definition_errors_with_paths(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        (DATA / "small.yaml")
-        .read_text()
-        .replace("areas: [naryn, smd-2]", "areas: [naryn, smd-37]", 1)
+        (DATA / "small.yaml").read_text().replace("areas: [naryn, smd-2]", "areas: [naryn, smd-37]", 1)
     )
     code, out = run("--db", str(tmp_path / "x.db"), "init", str(bad))
     assert code == 2
@@ -103,9 +99,7 @@ def test_results_by_area_and_kind_and_csv(db: str) -> None:
     _load(db, "hand", 2)
     _load(db, "machine", 3)
     _, hand = run("--db", db, "results", "--area", "naryn", "--format", "json")
-    _, machine = run(
-        "--db", db, "results", "--area", "naryn", "--count-kind", "machine", "--format", "json"
-    )
+    _, machine = run("--db", db, "results", "--area", "naryn", "--count-kind", "machine", "--format", "json")
     h, m = json.loads(hand), json.loads(machine)
     assert h["count_kind"] == "hand" and m["count_kind"] == "machine"
     assert h["stations_expected"] == 3 and h["valid"] != m["valid"]

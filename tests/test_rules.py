@@ -26,9 +26,7 @@ CHOICES = ["p", "q"]
 
 @pytest.fixture(scope="module")
 def party_list():  # type: ignore[no-untyped-def]
-    return compile_election(load_definition((DATA / "small.yaml").read_bytes())).contest(
-        "party-list"
-    )
+    return compile_election(load_definition((DATA / "small.yaml").read_bytes())).contest("party-list")
 
 
 @pytest.mark.parametrize(
@@ -133,9 +131,7 @@ def test_warning_rules_accept_with_a_flag(party_list) -> None:  # type: ignore[n
     ],
 )
 def test_bad_lines_are_named(party_list, change: dict[str, object], message: str) -> None:  # type: ignore[no-untyped-def]
-    lines: dict[str, object] = dict(
-        kyrgyz_lines(list(party_list.choice_ids), 900, random.Random(4))
-    )
+    lines: dict[str, object] = dict(kyrgyz_lines(list(party_list.choice_ids), 900, random.Random(4)))
     lines.update(change)
     with pytest.raises(ProtocolRejected, match=message.replace("(", r"\(").replace(")", r"\)")):
         counts_vector(party_list, lines)

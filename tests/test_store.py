@@ -32,9 +32,7 @@ def _store(url: str, definition: bytes) -> Store:
     return store
 
 
-def _pending(
-    election: CompiledElection, station: str, contest: str, kind: str, seed: int
-) -> PendingProtocol:
+def _pending(election: CompiledElection, station: str, contest: str, kind: str, seed: int) -> PendingProtocol:
     c = election.contest(contest)
     rng = random.Random(seed)
     lines = kyrgyz_lines(
@@ -83,9 +81,7 @@ def test_append_counts_each_station_once(store_url: str, small_definition: bytes
     size = store.head().size
     again = store.append_protocols(items)
     assert [r.status for r in again] == ["duplicate"] * len(items)
-    assert [(r.ledger_index, r.leaf_hash) for r in again] == [
-        (r.ledger_index, r.leaf_hash) for r in results
-    ]
+    assert [(r.ledger_index, r.leaf_hash) for r in again] == [(r.ledger_index, r.leaf_hash) for r in results]
     assert store.head().size == size
     # A different protocol for the same station, contest and kind is a conflict, not applied.
     before = store.tally().totals
@@ -109,7 +105,10 @@ def test_same_counts_from_another_source_are_a_duplicate(store_url: str, small_d
     again = prepare(
         election,
         ProtocolBody(
-            election=election.sha256, station="1003", contest="party-list", count_kind="hand",  # type: ignore[arg-type]
+            election=election.sha256,
+            station="1003",
+            contest="party-list",
+            count_kind="hand",  # type: ignore[arg-type]
             lines=dict(zip(election.contest("party-list").line_ids, first.counts, strict=True)),
             sequence=99,
         ),
@@ -145,9 +144,7 @@ def test_rebuild_from_ledger_equals_running_tally(store_url: str, small_definiti
     assert check_tally(election, store.tally(), stations) == []
 
 
-def test_merkle_nodes_in_the_store_give_valid_proofs(
-    store_url: str, small_definition: bytes
-) -> None:
+def test_merkle_nodes_in_the_store_give_valid_proofs(store_url: str, small_definition: bytes) -> None:
     store = _store(store_url, small_definition)
     election = store.election()
     items = _all(election, "hand", 3)
@@ -207,14 +204,20 @@ def test_leaf_hash_is_rfc6962_of_entry_bytes(tmp_path, small_definition: bytes) 
         assert h == leaf_hash(data)
 
 
-def test_two_writers_on_one_store_never_count_a_station_twice(store_url: str, small_definition: bytes) -> None:
+def test_two_writers_on_one_store_never_count_a_station_twice(
+    store_url: str, small_definition: bytes
+) -> None:
     """Two processes' stores (here two connections) append in turn: each must see the other's
     protocols, though each keeps its own map of which protocols count."""
     a = _store(store_url, small_definition)
     b = open_store(store_url)
     election = a.election()
-    assert [r.status for r in a.append_protocols([_pending(election, "1001", "party-list", "hand", 1)])] == ["new"]
-    assert [r.status for r in b.append_protocols([_pending(election, "1002", "party-list", "hand", 2)])] == ["new"]
+    assert [r.status for r in a.append_protocols([_pending(election, "1001", "party-list", "hand", 1)])] == [
+        "new"
+    ]
+    assert [r.status for r in b.append_protocols([_pending(election, "1002", "party-list", "hand", 2)])] == [
+        "new"
+    ]
     # Each now sees the other's station: the same numbers are duplicates, others conflicts.
     assert b.append_protocols([_pending(election, "1001", "party-list", "hand", 1)])[0].status == "duplicate"
     assert a.append_protocols([_pending(election, "1002", "party-list", "hand", 3)])[0].status == "conflict"

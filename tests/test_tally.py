@@ -31,9 +31,7 @@ def _protocols(election: CompiledElection, seed: int) -> list[tuple[int, int, st
         for s in contest.stations:
             for kind in KINDS:
                 if rng.random() < 0.7:
-                    lines = kyrgyz_lines(
-                        list(contest.choice_ids), election.stations[s].registered, rng
-                    )
+                    lines = kyrgyz_lines(list(contest.choice_ids), election.stations[s].registered, rng)
                     out.append((contest.index, s, kind, [lines[n] for n in contest.line_ids]))
     return out
 
@@ -139,9 +137,7 @@ def test_row_states_its_base(election: CompiledElection) -> None:
     d = tally_row(election, contest, kg, "hand", tally.get(contest.index, kg, "hand")).to_dict()
     assert d["percent_base"]["figure"] == "took_part"
     assert d["percent_base"]["words"] == "voters who took part"
-    took_part = (
-        d["lines"]["issued_early"] + d["lines"]["issued_station"] + d["lines"]["issued_outside"]
-    )
+    took_part = d["lines"]["issued_early"] + d["lines"]["issued_station"] + d["lines"]["issued_outside"]
     assert d["percent_base"]["value"] == d["took_part"] == took_part
     for c in d["choices"]:
         assert c["percent"] == percent(c["votes"], took_part)
