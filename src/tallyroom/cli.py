@@ -497,10 +497,17 @@ def _seats_calc() -> click.Command:
 
 
 def _audit_group() -> click.Command:
-    from tallyroom.audit.cli import audit
+    from tallyroom.audit.commands import audit_group
 
-    return audit
+    return audit_group
+
+
+def _reconcile() -> click.Command:
+    from tallyroom.audit.commands import reconcile_command
+
+    return reconcile_command
 
 
 _mount(seats, "calc", _seats_calc)
 _mount(main, "audit", _audit_group)
+_mount(main, "reconcile", _reconcile)

@@ -161,9 +161,23 @@ def taint(relative_overstatement: Fraction, error_bound: Fraction) -> Fraction:
     return max(relative_overstatement, Fraction(0)) / error_bound
 
 
-def kaplan_markov_p_values(
-    taints: Sequence[Fraction], total_error_bound: Fraction
-) -> list[Fraction | None]:
+#: P-values are kept as multiples of 2^-96, rounded up after every draw.
+P_RESOLUTION = 2**96
+
+
+def round_up(p: Fraction) -> Fraction:
+    """Keep a P-value exact while it is small, else round it up to a multiple of 2^-96.
+
+    The exact product of hundreds of draws has numerators tens of thousands of digits long
+    (and costs seconds to multiply); rounding *up* keeps every P-value within about 1e-29 of
+    the exact one and never below it, so the audit stays conservative.
+    """
+    if p.denominator.bit_length() <= 256:
+        return p
+    return Fraction(-((-p.numerator * P_RESOLUTION) // p.denominator), P_RESOLUTION)
+
+
+def kaplan_markov_p_values(taints: Sequence[Fraction], total_error_bound: Fraction) -> list[Fraction | None]:
     """P-value after each draw: ``P_n = Π_{j≤n} (1 - 1/U) / (1 - t_j)`` (Stark 2009, §4).
 
     ``None`` stands for +∞: a draw with taint 1 (the batch's whole error bound was realised)
@@ -176,7 +190,7 @@ def kaplan_markov_p_values(
     out: list[Fraction | None] = []
     for t in taints:
         if p is not None:
-            p = None if t >= 1 else p * factor / (1 - t)
+            p = None if t >= 1 else round_up(p * factor / (1 - t))
         out.append(p)
     return out
 
@@ -202,8 +216,7 @@ def macro_sample_size(
     factor = (1 - 1 / total_error_bound) / (1 - expected_taint)
     if expected_taint < 0 or factor >= 1:
         raise ValueError(
-            f"with expected taint {expected_taint} the P-value does not fall; "
-            "choose 0 ≤ taint < 1/U"
+            f"with expected taint {expected_taint} the P-value does not fall; choose 0 ≤ taint < 1/U"
         )
     n = max(0, math.ceil(math.log(alpha / p_value) / math.log(factor)) - 1)
     while p_value * factor**n > alpha:
@@ -369,18 +382,13 @@ class MacroAudit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if len(audited) == len(self.batches):
             holds = all(
                 sum(
-                    (
-                        a.margin(_with_base(a, reported[b].lines, audited[b].lines))
-                        for b in reported
-                    ),
+                    (a.margin(_with_base(a, reported[b].lines, audited[b].lines)) for b in reported),
                     Fraction(0),
                 )
                 > 0
                 for a in self.assertions
             )
-            return MacroStatus(
-                "hand_count_complete", alpha, total, len(draws), (), None, (), None, holds
-            )
+            return MacroStatus("hand_count_complete", alpha, total, len(draws), (), None, (), None, holds)
 
         results: list[DrawResult] = []
         p: Fraction | None = Fraction(1)
@@ -396,7 +404,7 @@ class MacroAudit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             e = batch_relative_overstatement(self.assertions, margins, reported[d.batch_id], hand)
             t = taint(e, bounds[d.batch_id].error_bound)
             if p is not None:
-                p = None if t >= 1 else p * factor / (1 - t)
+                p = None if t >= 1 else round_up(p * factor / (1 - t))
             if p is not None and best is not None and p < best:
                 best = p
             results.append(DrawResult(d.draw, d.batch_id, e, t, p))
@@ -413,9 +421,7 @@ class MacroAudit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if best is None:
             return MacroStatus("full_hand_count", alpha, total, n, counted, None, (), None)
         if pending:
-            return MacroStatus(
-                "awaiting_counts", alpha, total, n, counted, best, tuple(pending), None
-            )
+            return MacroStatus("awaiting_counts", alpha, total, n, counted, best, tuple(pending), None)
         assert p is not None
         more = macro_sample_size(total, alpha, p_value=p)
         if n + more >= len(self.batches):

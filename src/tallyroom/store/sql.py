@@ -620,6 +620,28 @@ class Store:
                 json.loads(r[3]),
             )
 
+    def protocols_for(self, contest: int, count_kind: str) -> list[tuple[int, list[int]]]:
+        """(station index, counts) of every counted protocol of one contest and count kind."""
+        election = self.election()
+        rows = self._execute(
+            "SELECT station, counts FROM protocols WHERE contest = ? AND count_kind = ? "
+            "AND status = 'active' ORDER BY entry_idx",
+            (election.contests[contest].id, count_kind),
+        ).fetchall()
+        self._end_read()
+        return [(election.station_index[str(r[0])], msgspec.json.decode(r[1])) for r in rows]
+
+    def latest_entry(self, kind: str) -> tuple[int, bytes] | None:
+        """The newest ledger entry of a kind (index, payload), e.g. the current audit state."""
+        row = self._execute(
+            "SELECT idx, data FROM ledger_entries WHERE kind = ? ORDER BY idx DESC LIMIT 1", (kind,)
+        ).fetchone()
+        self._end_read()
+        if row is None:
+            return None
+        _kind, payload = decode_entry(bytes(row[1]))
+        return int(row[0]), payload
+
     # -- tallies ------------------------------------------------------------------------------
 
     def totals(self, contest: int, area: int, count_kind: str) -> Totals | None:
