@@ -17,7 +17,6 @@ from tallyroom.ledger.entry import EntryKind
 from tallyroom.simulate import kyrgyzstan as kg
 from tallyroom.store.sql import open_store
 
-
 pytestmark = pytest.mark.slow
 
 
