@@ -511,3 +511,4 @@ def _reconcile() -> click.Command:
 _mount(seats, "calc", _seats_calc)
 _mount(main, "audit", _audit_group)
 _mount(main, "reconcile", _reconcile)
+main.add_command(__import__("tallyroom.publish.cli", fromlist=["publish"]).publish)

@@ -1,0 +1,174 @@
+"""Open-data exports of a snapshot: the full JSON and one CSV per level (docs/bulletin.md)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from tallyroom.definition.compiled import CompiledElection, name_in
+from tallyroom.publish.results import Results, Row
+
+_enc = msgspec.json.Encoder(order="deterministic")
+
+RESULTS_FORMAT = "tallyroom-results/1"
+
+CSV_COLUMNS = (
+    "level",
+    "contest",
+    "count_kind",
+    "official",
+    "area",
+    "area_name",
+    "stations_reporting",
+    "stations_expected",
+    "registered",
+    "took_part",
+    "ballots_cast",
+    "valid",
+    "invalid",
+    "turnout_percent",
+    "percent_base",
+    "percent_base_value",
+    "choice",
+    "choice_name",
+    "votes",
+    "percent",
+)
+
+
+def json_bytes(value: Any) -> bytes:
+    """Canonical JSON: UTF-8, keys sorted, no spaces, one trailing newline."""
+    return _enc.encode(value) + b"\n"
+
+
+def area_level(election: CompiledElection, area: int) -> str:
+    """`<hierarchy>-<depth>`: `admin-0` is the country, `admin-1` its regions, `smd-0` …"""
+    a = election.areas[area]
+    return f"{a.hierarchy}-{len(election.area_chain[area]) - 1}"
+
+
+def compact_station(row: Row) -> dict[str, Any]:
+    """A station protocol in the full JSON: identity, ledger facts and its lines only."""
+    return {
+        "contest": row["contest"],
+        "station": row["station"],
+        "count_kind": row["count_kind"],
+        "ledger_index": row["ledger_index"],
+        "leaf_hash": row["leaf_hash"],
+        "body_sha256": row["body_sha256"],
+        "lines": row["lines"],
+    }
+
+
+def results_document(
+    election: CompiledElection,
+    results: Results,
+    snapshot: dict[str, Any],
+    seats: Iterable[dict[str, Any]],
+    station_files: list[str],
+) -> dict[str, Any]:
+    """``data/results.json``: every area row and seat projection; the station records are in
+    the ``station_files`` it lists (one per region, ``data/stations/<region>.json``)."""
+    return {
+        "format": RESULTS_FORMAT,
+        "election": {
+            "id": election.definition.election.id,
+            "definition_sha256": election.sha256,
+        },
+        "snapshot": snapshot,
+        "kinds": results.kinds,
+        "rows": [results.rows[k] for k in sorted(results.rows)],
+        "station_files": station_files,
+        "seats": list(seats),
+    }
+
+
+def _csv_rows(level: str, key_name: str, row: Row) -> Iterable[list[Any]]:
+    base = row["percent_base"]
+    head = [
+        level,
+        row["contest"],
+        row["count_kind"],
+        "true" if row["official"] else "false",
+        row[key_name],
+        row.get("area_name", ""),
+        row["stations_reporting"],
+        row["stations_expected"],
+        row["registered"],
+        row["took_part"],
+        row["ballots_cast"],
+        row["valid"],
+        row["invalid"],
+        row["turnout_percent"],
+        base["figure"],
+        base["value"],
+    ]
+    for c in row["choices"]:
+        yield [*head, c["id"], c["name"], c["votes"], c["percent"]]
+
+
+def _cell(v: Any) -> Any:
+    return "" if v is None else v
+
+
+def station_group(election: CompiledElection, station: int) -> str:
+    """The file group of a station's records: its region (the area below the root of its
+    first hierarchy), so that a new protocol rewrites one region's file, not all of them."""
+    chain = election.area_chain[election.station_direct[station][0]]
+    return election.areas[chain[-2] if len(chain) > 1 else chain[-1]].id
+
+
+def _writer() -> tuple[io.StringIO, Any]:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    return buf, w
+
+
+def csv_levels(election: CompiledElection, results: Results) -> dict[str, bytes]:
+    """One CSV per area level (`admin-0`, `admin-1`, `smd-0`, …)."""
+    buffers: dict[str, tuple[io.StringIO, Any]] = {}
+    for key in sorted(results.rows):
+        row = results.rows[key]
+        level = area_level(election, election.area_index[row["area"]])
+        if level not in buffers:
+            buffers[level] = _writer()
+        w = buffers[level][1]
+        for r in _csv_rows(level, "area", row):
+            w.writerow([_cell(v) for v in r])
+    return {level: buf.getvalue().encode("utf-8") for level, (buf, _) in buffers.items()}
+
+
+def stations_by_group(election: CompiledElection, results: Results) -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = {}
+    for key in sorted(results.stations):
+        row = results.stations[key]
+        si = election.station_index[row["station"]]
+        out.setdefault(station_group(election, si), []).append(row)
+    return out
+
+
+def stations_csv(election: CompiledElection, rows: list[Row]) -> bytes:
+    """The station level of one group: one line per protocol and choice (level `stations`)."""
+    buf, w = _writer()
+    for station_row in rows:
+        row = dict(station_row)
+        row["area_name"] = name_in(election.stations[election.station_index[row["station"]]].name)
+        for r in _csv_rows("stations", "station", row):
+            w.writerow([_cell(v) for v in r])
+    return buf.getvalue().encode("utf-8")
+
+
+def stations_json(group: str, rows: list[Row]) -> bytes:
+    """The compact station records of one group (see :func:`compact_station`)."""
+    return json_bytes(
+        {
+            "format": "tallyroom-stations-results/1",
+            "group": group,
+            "stations": [compact_station(r) for r in rows],
+        }
+    )

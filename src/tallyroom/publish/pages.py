@@ -1,0 +1,617 @@
+"""The public pages of a snapshot: page data (the JSON API) and HTML rendered from it.
+
+Each page is a *job*: a key, its data (plain JSON, language-independent; names stay
+``{"ky": …, "ru": …, "en": …}``) and the files it produces — one HTML page per language and
+its JSON twin under ``api/v1/results/``. The data is assembled here from gate-checked rows
+only; templates (``tallyroom/web/templates``) format numbers and pick names, they never
+compute (DESIGN: the 2021 bug was a display formula).
+
+The builder hashes each job's data: a job whose data did not change since the previous
+snapshot is not rendered again; its files are hard-linked.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import msgspec
+from markupsafe import Markup
+
+from tallyroom.definition.compiled import CompiledContest, CompiledElection, name_in
+from tallyroom.definition.model import Name
+from tallyroom.publish import svg
+from tallyroom.publish.i18n import LANGUAGES, number_format, translations
+from tallyroom.publish.results import Results, Row
+
+_enc = msgspec.json.Encoder(order="deterministic")
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+AGAINST_ALL_COLOUR = "#555555"
+
+
+def template_dir() -> Path:
+    return Path(str(files("tallyroom.web"))) / "templates"
+
+
+def static_dir() -> Path:
+    return Path(str(files("tallyroom.web"))) / "static"
+
+
+@dataclass
+class Job:
+    key: str
+    template: str
+    #: Page path under each language folder, e.g. ``area/chui.html``.
+    page: str
+    #: JSON twin under the snapshot root, e.g. ``api/v1/results/area/chui.json``.
+    api: str
+    data: dict[str, Any] | None
+    #: Data that changes every snapshot but is not part of the digest (e.g. its number).
+    volatile: bool = False
+    #: A digest of everything the data is made from, when cheaper than the data itself
+    #: (station pages): an unchanged page is then linked without building its data.
+    inputs: str | None = None
+    make: Callable[[], dict[str, Any]] | None = None
+
+    def materialize(self) -> dict[str, Any]:
+        if self.data is None:
+            assert self.make is not None
+            self.data = self.make()
+        return self.data
+
+    def digest(self, salt: bytes) -> str:
+        if self.inputs is not None:
+            return hashlib.sha256(salt + b"inputs:" + self.inputs.encode()).hexdigest()
+        return hashlib.sha256(salt + _enc.encode(self.materialize())).hexdigest()
+
+
+def _depth_prefix(page: str) -> str:
+    return "../" * (page.count("/") + 1)
+
+
+class Site:
+    """Everything about one election's pages that does not change between snapshots."""
+
+    def __init__(
+        self,
+        election: CompiledElection,
+        languages: Sequence[str] = LANGUAGES,
+        boundaries: Sequence[str] = (),
+    ) -> None:
+        self.election = election
+        self.languages = tuple(languages)
+        self.boundaries = tuple(boundaries)
+        self._envs: dict[str, jinja2.Environment] = {}
+
+    # -- static facts of the election ------------------------------------------------------
+
+    @cached_property
+    def salt(self) -> bytes:
+        """Changes whenever templates, catalogs or the definition change: re-render all."""
+        h = hashlib.sha256(self.election.sha256.encode())
+        for folder in (template_dir(), Path(str(files("tallyroom.web"))) / "locale"):
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and path.suffix in (".html", ".po", ".svg", ".css"):
+                    h.update(path.name.encode() + path.read_bytes())
+        h.update(",".join(self.languages).encode())
+        h.update(Path(__file__).read_bytes())
+        return h.digest()
+
+    @cached_property
+    def colours(self) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for c in self.election.contests:
+            out[c.id] = {
+                ch.id: ch.color or (AGAINST_ALL_COLOUR if ch.against_all else PALETTE[i % len(PALETTE)])
+                for i, ch in enumerate(c.contest.choices)
+            }
+        return out
+
+    @cached_property
+    def choice_names(self) -> dict[str, dict[str, Name]]:
+        return {c.id: {ch.id: ch.name for ch in c.contest.choices} for c in self.election.contests}
+
+    @cached_property
+    def line_names(self) -> dict[str, dict[str, Name]]:
+        return {
+            c.id: {**{ln.id: ln.name for ln in c.form.lines}, **{ch.id: ch.name for ch in c.contest.choices}}
+            for c in self.election.contests
+        }
+
+    @cached_property
+    def direct_stations(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for si, areas in enumerate(self.election.station_direct):
+            for a in areas:
+                out.setdefault(a, []).append(si)
+        return out
+
+    @cached_property
+    def map_shape(self) -> svg.MapShape | None:
+        codes = frozenset(
+            a.code
+            for i, a in enumerate(self.election.areas)
+            if a.code and len(self.election.area_chain[i]) == 2
+        )
+        return svg.map_for(codes, self.boundaries) if codes else None
+
+    def contests_for(self, area: int) -> list[CompiledContest]:
+        """Contests shown on an area's page: those whose whole area contains it, own first."""
+        chain = {self.election.areas[a].id for a in self.election.area_chain[area]}
+        own = [c for c in self.election.contests if c.contest.area == self.election.areas[area].id]
+        wider = [c for c in self.election.contests if c.contest.area in chain and c not in own]
+        return [*own, *wider]
+
+    # -- page data ---------------------------------------------------------------------------
+
+    def _choices(self, contest_id: str, row: Row) -> list[dict[str, Any]]:
+        colours = self.colours[contest_id]
+        ordered = sorted(row["choices"], key=lambda c: (-c["votes"], c["id"]))
+        return [
+            {
+                "id": c["id"],
+                "votes": c["votes"],
+                "percent": c["percent"],
+                "against_all": c["against_all"],
+                "colour": colours.get(c["id"], "#999999"),
+            }
+            for c in ordered
+        ]
+
+    def _leader(self, contest_id: str, row: Row | None) -> dict[str, Any] | None:
+        if row is None or row["stations_reporting"] == 0:
+            return None
+        best = max(row["choices"], key=lambda c: (c["votes"], -row["choices"].index(c)))
+        if best["votes"] == 0:
+            return None
+        return {
+            "id": best["id"],
+            "percent": best["percent"],
+            "votes": best["votes"],
+            "colour": self.colours[contest_id].get(best["id"], "#999999"),
+            "text_colour": svg.text_colour(self.colours[contest_id].get(best["id"], "#999999")),
+        }
+
+    def section(
+        self, contest: CompiledContest, kind: str, row: Row, seats: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        return {
+            "contest": contest.id,
+            "count_kind": kind,
+            "official": row["official"],
+            "stations_reporting": row["stations_reporting"],
+            "stations_expected": row["stations_expected"],
+            "stations_reporting_percent": row["stations_reporting_percent"],
+            "registered": row["registered"],
+            "took_part": row["took_part"],
+            "ballots_cast": row["ballots_cast"],
+            "valid": row["valid"],
+            "invalid": row["invalid"],
+            "turnout_percent": row["turnout_percent"],
+            "percent_base": row["percent_base"]["figure"],
+            "percent_base_value": row["percent_base"]["value"],
+            "choices": self._choices(contest.id, row),
+            "seats": None if seats is None else self._seats_view(contest, seats),
+        }
+
+    def _seats_view(self, contest: CompiledContest, p: dict[str, Any]) -> dict[str, Any]:
+        colours = self.colours[contest.id]
+        view: dict[str, Any] = {
+            "status": p["status"],
+            "message": p.get("message"),
+            "provisional": p["provisional"],
+            "stations_reporting": p["stations_reporting"],
+            "stations_expected": p["stations_expected"],
+            "seats_total": p["seats_total"],
+            "method": p["method"],
+            "notes": p.get("notes", []),
+            "outcome": p.get("outcome"),
+            "winner": p.get("winner"),
+            "leader": p.get("leader"),
+            "parties": p.get("parties", []),
+            "has_thresholds": any(q.get("national_percent") is not None for q in p.get("parties", [])),
+        }
+        winners = [(q["id"], q["seats"]) for q in p.get("parties", []) if q["seats"] > 0]
+        if p["status"] == "ok" and contest.contest.kind == "party_list" and winners:
+            seats_xy, w, h = svg.hemicycle(winners)
+            view["hemicycle"] = {
+                "width": w,
+                "height": h,
+                "r": svg.seat_radius(p["seats_total"]),
+                "seats": [
+                    {"x": s.x, "y": s.y, "colour": colours.get(s.party, "#999"), "party": s.party}
+                    for s in seats_xy
+                ],
+            }
+            view["legend"] = [
+                {"id": pid, "seats": n, "colour": colours.get(pid, "#999")} for pid, n in winners
+            ]
+        return view
+
+    def primary_kind(self, contest: CompiledContest, area_id: str, results: Results) -> str:
+        kinds = results.kinds[contest.id]
+        for k in kinds:
+            row = results.rows.get((contest.id, area_id, k))
+            if row is not None and row["stations_reporting"] > 0:
+                return k
+        return kinds[0]
+
+    def area_data(
+        self, area: int, results: Results, seats: Mapping[tuple[str, str], dict[str, Any]]
+    ) -> dict[str, Any]:
+        e = self.election
+        a = e.areas[area]
+        contests = self.contests_for(area)
+        sections = []
+        for c in contests:
+            for kind in results.kinds[c.id]:
+                row = results.rows.get((c.id, a.id, kind))
+                if row is None:
+                    continue
+                proj = seats.get((c.id, kind)) if c.contest.area == a.id else None
+                sections.append(self.section(c, kind, row, proj))
+        main = contests[0] if contests else None
+        kind = self.primary_kind(main, a.id, results) if main else ""
+        children = []
+        for child in e.children[area]:
+            cid = e.areas[child].id
+            row = results.rows.get((main.id, cid, kind)) if main else None
+            if row is None:
+                continue
+            children.append(self._summary(main.id if main else "", cid, row, e.areas[child].code))
+        stations = []
+        for si in self.direct_stations.get(area, []):
+            st = e.stations[si]
+            entry: dict[str, Any] = {"id": st.id, "registered": st.registered, "kinds": {}}
+            for c in contests[:1]:
+                for k in results.kinds[c.id]:
+                    srow = results.stations.get((c.id, st.id, k))
+                    entry["kinds"][k] = (
+                        None
+                        if srow is None
+                        else {
+                            "turnout_percent": srow["turnout_percent"],
+                            "leader": self._leader(c.id, srow),
+                        }
+                    )
+            stations.append(entry)
+        related = self._related(area)
+        return {
+            "area": a.id,
+            "kind": a.kind,
+            "hierarchy": a.hierarchy,
+            "chain": [e.areas[x].id for x in reversed(e.area_chain[area][1:])],
+            "contests": [c.id for c in contests],
+            "primary_kind": kind,
+            "main_contest": main.id if main else None,
+            "sections": sections,
+            "children": children,
+            "stations": stations,
+            "related": related,
+        }
+
+    def _summary(self, contest_id: str, area_id: str, row: Row, code: str | None) -> dict[str, Any]:
+        return {
+            "area": area_id,
+            "code": code,
+            "stations_reporting": row["stations_reporting"],
+            "stations_expected": row["stations_expected"],
+            "stations_reporting_percent": row["stations_reporting_percent"],
+            "turnout_percent": row["turnout_percent"],
+            "leader": self._leader(contest_id, row),
+        }
+
+    @cached_property
+    def _related_map(self) -> dict[int, list[str]]:
+        """For each area, the areas of other hierarchies that share its stations."""
+        e = self.election
+        out: dict[int, dict[str, None]] = {}
+        for si, direct in enumerate(e.station_direct):
+            chain_all = e.station_areas[si]
+            for a in chain_all:
+                for b in direct:
+                    if e.areas[b].hierarchy != e.areas[a].hierarchy:
+                        out.setdefault(a, {})[e.areas[b].id] = None
+        return {k: list(v) for k, v in out.items()}
+
+    def _related(self, area: int) -> list[str]:
+        e = self.election
+        if len(e.area_chain[area]) == 1 and not e.areas[area].parent and e.children[area]:
+            return []  # the root lists its children instead
+        return self._related_map.get(area, [])[:100]
+
+    def national_data(
+        self, results: Results, seats: Mapping[tuple[str, str], dict[str, Any]]
+    ) -> dict[str, Any]:
+        e = self.election
+        root = e.roots[0]
+        data = self.area_data(root, results, seats)
+        data["page"] = "national"
+        data["map"] = self._map(root, data)
+        data["other_roots"] = [e.areas[r].id for r in e.roots[1:]]
+        data["other_areas"] = {
+            e.areas[r].id: [e.areas[c].id for c in e.children[r]] or [e.areas[r].id] for r in e.roots[1:]
+        }
+        # Constituencies are roots of their own hierarchy: list them all.
+        data["constituencies"] = [
+            e.areas[i].id
+            for i in range(len(e.areas))
+            if e.areas[i].hierarchy != e.areas[root].hierarchy and not e.children[i]
+        ]
+        return data
+
+    def _map(self, root: int, data: dict[str, Any]) -> dict[str, Any] | None:
+        shape = self.map_shape
+        if shape is None:
+            return None
+        regions = []
+        for child in data["children"]:
+            d = shape.paths.get(child["code"] or "")
+            if d is None:
+                continue
+            leader = child["leader"]
+            regions.append(
+                {
+                    "area": child["area"],
+                    "d": d,
+                    "leader": leader,
+                    "leader_fill": leader["colour"] if leader else "#eeeeee",
+                    "turnout_percent": child["turnout_percent"],
+                    "turnout_fill": svg.turnout_colour(child["turnout_percent"]),
+                }
+            )
+        return {
+            "width": shape.width,
+            "height": shape.height,
+            "regions": regions,
+            "attribution": shape.attribution,
+        }
+
+    def station_data(self, si: int, results: Results) -> dict[str, Any]:
+        """One station: per contest, its protocols of every count kind side by side (columns,
+        never added together), receipts, control rules and history."""
+        e = self.election
+        st = e.stations[si]
+        contests: list[dict[str, Any]] = []
+        rule_rows: dict[str, dict[str, Any]] = {}
+        rule_columns: list[str] = []
+        history: list[dict[str, Any]] = []
+        for c in e.contests:
+            if si not in c.station_set:
+                continue
+            kinds = results.kinds[c.id]
+            rows = [results.stations.get((c.id, st.id, k)) for k in kinds]
+            columns = []
+            for kind, row in zip(kinds, rows, strict=True):
+                if row is None:
+                    columns.append({"count_kind": kind, "reported": False})
+                    continue
+                columns.append(
+                    {
+                        "count_kind": kind,
+                        "reported": True,
+                        "official": row["official"],
+                        "ledger_index": row["ledger_index"],
+                        "leaf_hash": row["leaf_hash"],
+                        "body_sha256": row["body_sha256"],
+                        "envelope": row["envelope"],
+                        "took_part": row["took_part"],
+                        "turnout_percent": row["turnout_percent"],
+                        "percent_base": row["percent_base"]["figure"],
+                        "percent_base_value": row["percent_base"]["value"],
+                        "rules_failed": sum(1 for r in row["rules"] if not r["holds"]),
+                    }
+                )
+                col = f"{c.id}/{kind}"
+                rule_columns.append(col)
+                for r in row["rules"]:
+                    entry = rule_rows.setdefault(
+                        r["rule"],
+                        {"rule": r["rule"], "expr": r["expr"], "severity": r["severity"], "checks": {}},
+                    )
+                    entry["checks"][col] = None if r["holds"] else {"left": r["left"], "right": r["right"]}
+                history.append({"ledger_index": row["ledger_index"], "contest": c.id, "count_kind": kind})
+            reported = [r for r in rows if r is not None]
+            order = sorted(
+                range(len(c.choice_ids)),
+                key=lambda j: (-(reported[0]["lines"][c.choice_ids[j]] if reported else 0), j),
+            )
+            percents = [{ch["id"]: ch["percent"] for ch in r["choices"]} if r else {} for r in rows]
+            contests.append(
+                {
+                    "contest": c.id,
+                    "columns": columns,
+                    "any_reported": bool(reported),
+                    "lines": [
+                        [lid, [None if r is None else r["lines"][lid] for r in rows]]
+                        for lid in c.line_ids[: c.choice_start]
+                    ],
+                    "choices": [
+                        [
+                            c.choice_ids[j],
+                            self.colours[c.id].get(c.choice_ids[j], "#999999"),
+                            [
+                                None
+                                if r is None
+                                else [r["lines"][c.choice_ids[j]], percents[k][c.choice_ids[j]]]
+                                for k, r in enumerate(rows)
+                            ],
+                        ]
+                        for j in order
+                    ],
+                }
+            )
+        history.sort(key=lambda h: h["ledger_index"])
+        return {
+            "page": "station",
+            "station": st.id,
+            "registered": st.registered,
+            "abroad": st.abroad,
+            "key": st.key,
+            "areas": [[e.areas[x].id for x in reversed(e.area_chain[a])] for a in e.station_direct[si]],
+            "contests": contests,
+            "rule_columns": rule_columns,
+            "rules": list(rule_rows.values()),
+            "history": history,
+        }
+
+    def jobs(
+        self,
+        results: Results,
+        seats: Mapping[tuple[str, str], dict[str, Any]],
+        snapshot: dict[str, Any],
+        changes: dict[str, Any],
+        snapshots: list[dict[str, Any]],
+        downloads: list[dict[str, Any]],
+        station_digests: Mapping[tuple[str, str, str], str] | None = None,
+    ) -> Iterator[Job]:
+        """Every page of the snapshot; ``station_digests`` (a digest per station record) lets
+        an unchanged station page be recognised without building its data."""
+        e = self.election
+        national = self.national_data(results, seats)
+        national["snapshot"] = snapshot
+        yield Job("page:index", "national.html", "index.html", "api/v1/results/index.json", national, True)
+        for i, a in enumerate(e.areas):
+            if i == e.roots[0]:
+                continue
+            data = self.area_data(i, results, seats)
+            data["page"] = "area"
+            yield Job(
+                f"page:area:{a.id}",
+                "area.html",
+                f"area/{a.id}.html",
+                f"api/v1/results/area/{a.id}.json",
+                data,
+            )
+        for si, st in enumerate(e.stations):
+            inputs = None
+            if station_digests is not None:
+                parts = [st.id]
+                for c in e.contests:
+                    if si in c.station_set:
+                        for k in results.kinds[c.id]:
+                            parts.append(f"{c.id}/{k}={station_digests.get((c.id, st.id, k), '-')}")
+                inputs = "|".join(parts)
+            yield Job(
+                f"page:station:{st.id}",
+                "station.html",
+                f"station/{st.id}.html",
+                f"api/v1/results/station/{st.id}.json",
+                None,
+                inputs=inputs,
+                make=functools.partial(self.station_data, si, results),
+            )
+        yield Job(
+            "page:changes",
+            "changes.html",
+            "changes.html",
+            "api/v1/changes.json",
+            {"page": "changes", "snapshot": snapshot, "changes": changes},
+            True,
+        )
+        yield Job(
+            "page:snapshots",
+            "snapshots.html",
+            "snapshots.html",
+            "api/v1/snapshots.json",
+            {"page": "snapshots", "snapshot": snapshot, "snapshots": snapshots},
+            True,
+        )
+        yield Job(
+            "page:downloads",
+            "downloads.html",
+            "downloads.html",
+            "api/v1/downloads.json",
+            {"page": "downloads", "snapshot": snapshot, "downloads": downloads},
+            True,
+        )
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def env(self, lang: str) -> jinja2.Environment:
+        got = self._envs.get(lang)
+        if got is not None:
+            return got
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(template_dir())),
+            autoescape=True,
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+        fmt = number_format(lang)
+        e = self.election
+        area_names = {a.id: a.name for a in e.areas}
+        station_names = {s.id: s.name for s in e.stations}
+        contest_names = {c.id: c.contest.name for c in e.contests}
+        election_name = e.definition.election.name
+
+        def tr(name: Name | None) -> str:
+            return "" if name is None else name_in(name, lang)
+
+        env.filters.update(
+            num=fmt.integer,
+            pct=fmt.decimal_text,
+            tr=tr,
+            area=lambda aid: name_in(area_names[aid], lang) if aid in area_names else aid,
+            station=lambda sid: name_in(station_names[sid], lang) if sid in station_names else sid,
+            contest=lambda cid: name_in(contest_names[cid], lang),
+            short=lambda h, n=12: h[:n] + "…" if isinstance(h, str) and len(h) > n else h,
+        )
+        env.globals.update(
+            lang=lang,
+            languages=[(code, number_format(code).language_name) for code in self.languages],
+            election_name=name_in(election_name, lang),
+            election_date=e.definition.election.date,
+            choice_names=self.choice_names,
+            line_names=self.line_names,
+            contest_kinds={c.id: str(c.contest.kind) for c in e.contests},
+            area_kinds={a.id: a.kind for a in e.areas},
+            area_codes={a.id: a.code for a in e.areas},
+            Markup=Markup,
+        )
+        self._envs[lang] = env
+        return env
+
+    def render(self, job: Job, lang: str) -> bytes:
+        template = self.env(lang).get_template(job.template)
+        prefix = _depth_prefix(job.page)
+        html = template.render(
+            d=job.materialize(),
+            root=prefix,
+            page=job.page,
+            api=prefix + job.api,
+            lang_root="../" * job.page.count("/"),
+            lang_href={code: f"{prefix}{code}/{job.page}" for code in self.languages},
+        )
+        return html.encode("utf-8")
+
+    def produce(self, job: Job, snapshot: dict[str, Any] | None = None) -> dict[str, bytes]:
+        """The job's files; a page that is not volatile is stamped with the snapshot in which
+        its data last changed (this one: it is being rendered because it changed)."""
+        data = job.materialize()
+        if snapshot is not None and "snapshot" not in data:
+            data["changed_in"] = snapshot
+        out = {f"{lang}/{job.page}": self.render(job, lang) for lang in self.languages}
+        out[job.api] = _enc.encode(data) + b"\n"
+        return out

@@ -1,0 +1,192 @@
+"""One SQLite file of everything in a snapshot (Datasette can open it as it is).
+
+Tables (docs/bulletin.md lists every column): ``snapshot``, ``areas``, ``stations``,
+``station_areas``, ``contests``, ``choices``, ``results`` (one row per contest, count kind and
+area), ``choice_results`` (votes and share per choice), ``protocols`` (one per counted station
+protocol) and ``protocol_lines`` (every line of every protocol). Built in memory and serialised,
+so a half-written file is never seen.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from tallyroom.definition.compiled import CompiledElection, name_in
+from tallyroom.publish.exports import area_level
+from tallyroom.publish.results import Results
+
+SCHEMA = """
+CREATE TABLE snapshot (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE areas (id TEXT PRIMARY KEY, name_en TEXT, name_ru TEXT, name_ky TEXT, hierarchy TEXT,
+  parent TEXT, kind TEXT, code TEXT, level TEXT);
+CREATE TABLE stations (id TEXT PRIMARY KEY, name_en TEXT, name_ru TEXT, name_ky TEXT,
+  registered INTEGER, abroad INTEGER);
+CREATE TABLE station_areas (station TEXT, area TEXT, PRIMARY KEY (station, area));
+CREATE TABLE contests (id TEXT PRIMARY KEY, name_en TEXT, kind TEXT, area TEXT, percent_base TEXT,
+  official_count TEXT);
+CREATE TABLE choices (contest TEXT, id TEXT, position INTEGER, name_en TEXT, name_ru TEXT,
+  name_ky TEXT, against_all INTEGER, party TEXT, PRIMARY KEY (contest, id));
+CREATE TABLE results (contest TEXT, count_kind TEXT, area TEXT, official INTEGER,
+  stations_reporting INTEGER, stations_expected INTEGER, registered INTEGER, took_part INTEGER,
+  ballots_cast INTEGER, valid INTEGER, invalid INTEGER, turnout_percent TEXT,
+  percent_base TEXT, percent_base_value INTEGER, PRIMARY KEY (contest, count_kind, area));
+CREATE TABLE choice_results (contest TEXT, count_kind TEXT, area TEXT, choice TEXT, votes INTEGER,
+  percent TEXT, PRIMARY KEY (contest, count_kind, area, choice));
+CREATE TABLE protocols (contest TEXT, count_kind TEXT, station TEXT, ledger_index INTEGER,
+  leaf_hash TEXT, body_sha256 TEXT, registered INTEGER, took_part INTEGER, ballots_cast INTEGER,
+  valid INTEGER, invalid INTEGER, turnout_percent TEXT, PRIMARY KEY (contest, count_kind, station));
+CREATE TABLE protocol_lines (contest TEXT, count_kind TEXT, station TEXT, line TEXT,
+  value INTEGER, PRIMARY KEY (contest, count_kind, station, line)) WITHOUT ROWID;
+"""
+
+
+def _names(name: Any) -> tuple[str, str, str]:
+    return name_in(name, "en"), name_in(name, "ru"), name_in(name, "ky")
+
+
+def build(election: CompiledElection, results: Results, snapshot: dict[str, Any]) -> bytes:
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(SCHEMA)
+        _snapshot(conn, snapshot)
+        conn.executemany(
+            "INSERT INTO areas VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (a.id, *_names(a.name), a.hierarchy, a.parent, a.kind, a.code, area_level(election, i))
+                for i, a in enumerate(election.areas)
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO stations VALUES (?, ?, ?, ?, ?, ?)",
+            [(s.id, *_names(s.name), s.registered, int(s.abroad)) for s in election.stations],
+        )
+        conn.executemany(
+            "INSERT INTO station_areas VALUES (?, ?)",
+            [(s.id, a) for s in election.stations for a in s.areas],
+        )
+        conn.executemany(
+            "INSERT INTO contests VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    c.id,
+                    name_in(c.contest.name, "en"),
+                    str(c.contest.kind),
+                    c.contest.area,
+                    str(c.contest.percent_base),
+                    str(c.official_count),
+                )
+                for c in election.contests
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO choices VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (c.id, ch.id, j + 1, *_names(ch.name), int(ch.against_all), ch.party)
+                for c in election.contests
+                for j, ch in enumerate(c.contest.choices)
+            ],
+        )
+        _rows(conn, list(results.rows.values()))
+        _stations(conn, list(results.stations.values()))
+        conn.commit()
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
+def update(
+    previous: bytes,
+    results: Results,
+    snapshot: dict[str, Any],
+    changed_rows: Iterable[tuple[str, str, str]],
+    changed_stations: Iterable[tuple[str, str, str]],
+) -> bytes:
+    """The previous snapshot's database with only what changed replaced (same tables and
+    content as :func:`build` would give; ``changed_*`` include removed keys)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(previous)
+        _snapshot(conn, snapshot)
+        rows = sorted(set(changed_rows))
+        for table in ("results", "choice_results"):
+            conn.executemany(f"DELETE FROM {table} WHERE contest=? AND area=? AND count_kind=?", rows)
+        _rows(conn, [results.rows[k] for k in rows if k in results.rows])
+        stations = sorted(set(changed_stations))
+        for table in ("protocols", "protocol_lines"):
+            conn.executemany(f"DELETE FROM {table} WHERE contest=? AND station=? AND count_kind=?", stations)
+        _stations(conn, [results.stations[k] for k in stations if k in results.stations])
+        conn.commit()
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
+def _snapshot(conn: sqlite3.Connection, snapshot: dict[str, Any]) -> None:
+    conn.execute("DELETE FROM snapshot")
+    conn.executemany("INSERT INTO snapshot VALUES (?, ?)", [(k, str(v)) for k, v in snapshot.items()])
+
+
+def _rows(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+    conn.executemany(
+        "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                r["contest"],
+                r["count_kind"],
+                r["area"],
+                int(r["official"]),
+                r["stations_reporting"],
+                r["stations_expected"],
+                r["registered"],
+                r["took_part"],
+                r["ballots_cast"],
+                r["valid"],
+                r["invalid"],
+                r["turnout_percent"],
+                r["percent_base"]["figure"],
+                r["percent_base"]["value"],
+            )
+            for r in rows
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO choice_results VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (r["contest"], r["count_kind"], r["area"], c["id"], c["votes"], c["percent"])
+            for r in rows
+            for c in r["choices"]
+        ],
+    )
+
+
+def _stations(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+    conn.executemany(
+        "INSERT INTO protocols VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                r["contest"],
+                r["count_kind"],
+                r["station"],
+                r["ledger_index"],
+                r["leaf_hash"],
+                r["body_sha256"],
+                r["registered"],
+                r["took_part"],
+                r["ballots_cast"],
+                r["valid"],
+                r["invalid"],
+                r["turnout_percent"],
+            )
+            for r in rows
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO protocol_lines VALUES (?, ?, ?, ?, ?)",
+        [
+            (r["contest"], r["count_kind"], r["station"], line, value)
+            for r in rows
+            for line, value in r["lines"].items()
+        ],
+    )

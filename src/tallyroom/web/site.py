@@ -1,0 +1,381 @@
+"""The public results site: serve a publish folder (``tallyroom publish --out DIR``) over ASGI.
+
+``PublishedSite(DIR)`` is a plain ASGI app (mount it at ``/``; ``site_app(DIR)`` wraps it in a
+Starlette app). It serves files only — every page was rendered and checked when its snapshot
+was published — with:
+
+* ``/snapshots/<n>/…``: ``Cache-Control: public, max-age=31536000, immutable`` (a snapshot is
+  never edited);
+* ``/…`` (anything else): the same path inside ``current`` (the newest snapshot), with a short
+  ``max-age`` so readers see a new snapshot within seconds;
+* strong ETags (SHA-256 of the bytes sent; each precompressed copy has its own), ``304 Not
+  Modified`` on ``If-None-Match``, ``Vary: Accept-Encoding`` and the precompressed ``.br`` or
+  ``.gz`` copy when the client accepts it;
+* ``/`` → ``/<lang>/`` by ``Accept-Language`` (ky, ru, en); ``/<lang>/`` → its ``index.html``;
+* ``/current.json`` (which snapshot is current), ``/status.json`` and ``/healthz`` (the last
+  publish attempt: 503 when the gate refused it), ``/status`` (the operator's status page).
+
+Nothing outside the publish folder's ``current``, ``snapshots`` and its three JSON files is
+reachable: no ``..``, no hidden names, no symlinks out of the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tallyroom.publish.i18n import LANGUAGES, negotiate
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+IMMUTABLE = b"public, max-age=31536000, immutable"
+#: Files up to this size are kept in memory once read (a snapshot's files never change).
+CACHE_MAX_FILE = 2_000_000
+CACHE_MAX_TOTAL = 256_000_000
+CHUNK = 256 * 1024
+
+TYPES = {
+    ".html": b"text/html; charset=utf-8",
+    ".json": b"application/json",
+    ".jsonl": b"application/x-ndjson",
+    ".csv": b"text/csv; charset=utf-8",
+    ".css": b"text/css; charset=utf-8",
+    ".svg": b"image/svg+xml",
+    ".txt": b"text/plain; charset=utf-8",
+    ".vkey": b"text/plain; charset=utf-8",
+    ".yaml": b"application/yaml",
+    ".sqlite": b"application/vnd.sqlite3",
+    ".png": b"image/png",
+    ".jpg": b"image/jpeg",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    path: str
+    etag: bytes
+    size: int
+    body: bytes | None  # None: too large to cache, streamed from disk
+    encoding: bytes | None
+    content_type: bytes
+
+
+def _accepts(header: bytes, coding: bytes) -> bool:
+    for part in header.split(b","):
+        name, _, params = part.strip().partition(b";")
+        if name.strip() == coding:
+            return b"q=0" not in params.replace(b" ", b"") or b"q=0." in params
+    return False
+
+
+def _etag_matches(header: bytes, etag: bytes) -> bool:
+    if header.strip() == b"*":
+        return True
+    for tag in header.split(b","):
+        tag = tag.strip()
+        if tag.startswith(b"W/"):
+            tag = tag[2:]
+        if tag == etag:
+            return True
+    return False
+
+
+class PublishedSite:
+    """ASGI app serving one publish folder."""
+
+    def __init__(
+        self,
+        publish_dir: Path | str,
+        *,
+        languages: tuple[str, ...] = LANGUAGES,
+        default_language: str = "en",
+        current_max_age: int = 5,
+    ) -> None:
+        self.root = Path(publish_dir).resolve()
+        self.languages = languages
+        self.default_language = default_language
+        self.current_cc = f"public, max-age={current_max_age}".encode()
+        self._cache: dict[tuple[str, bytes | None], _File] = {}
+        self._cached_bytes = 0
+        self._current: tuple[float, str | None] = (0.0, None)
+
+    # -- ASGI ----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            await self._plain(send, 405, b"only GET and HEAD\n", [(b"allow", b"GET, HEAD")])
+            return
+        path: str = scope["path"]
+        headers = dict(scope["headers"])
+        if path == "/":
+            lang = negotiate(
+                headers.get(b"accept-language", b"").decode("latin-1"), self.languages, self.default_language
+            )
+            await self._redirect(send, f"/{lang}/", vary=b"Accept-Language")
+            return
+        if path in ("/healthz", "/status"):
+            await self._status(send, path, method)
+            return
+        if path in ("/current.json", "/status.json"):
+            await self._serve(send, headers, method, str(self.root / path[1:]), b"no-cache")
+            return
+        parts = path[1:].split("/")
+        if any(p.startswith(".") or (p == "" and i < len(parts) - 1) for i, p in enumerate(parts)):
+            await self._plain(send, 404, b"not found\n")
+            return
+        if parts[-1] == "":
+            parts[-1] = "index.html"
+        elif len(parts) == 1 and parts[0] in self.languages:
+            await self._redirect(send, f"/{parts[0]}/")
+            return
+        if parts[0] == "snapshots":
+            if len(parts) < 3 or not parts[1].isdigit():
+                await self._plain(send, 404, b"not found\n")
+                return
+            target = os.path.join(str(self.root), "snapshots", parts[1], *parts[2:])
+            await self._serve(send, headers, method, target, IMMUTABLE)
+            return
+        current = self._current_dir()
+        if current is None:
+            await self._plain(send, 503, b"nothing has been published yet\n", [(b"retry-after", b"5")])
+            return
+        await self._serve(send, headers, method, os.path.join(current, *parts), self.current_cc)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _current_dir(self) -> str | None:
+        """The real folder ``current`` points at (re-read at most every 50 ms)."""
+        now = time.monotonic()
+        at, value = self._current
+        if value is not None and now - at < 0.05:
+            return value
+        try:
+            target = os.readlink(self.root / "current")
+        except OSError:
+            return None
+        value = os.path.join(str(self.root), target)
+        self._current = (now, value)
+        return value
+
+    def _load(self, path: str, encoding: bytes | None) -> _File | None:
+        key = (path, encoding)
+        got = self._cache.get(key)
+        if got is not None:
+            return got
+        real = path if encoding is None else path + (b".br" if encoding == b"br" else b".gz").decode()
+        try:
+            resolved = os.path.realpath(real)
+            if not resolved.startswith(str(self.root) + os.sep):
+                return None
+            st = os.stat(resolved)
+        except OSError:
+            return None
+        if not os.path.isfile(resolved):
+            return None
+        suffix = os.path.splitext(path)[1]
+        ctype = TYPES.get(suffix, b"application/octet-stream")
+        h = hashlib.sha256()
+        body: bytes | None = None
+        with open(resolved, "rb") as fh:
+            if st.st_size <= CACHE_MAX_FILE:
+                body = fh.read()
+                h.update(body)
+            else:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        tag = h.hexdigest()[:40]
+        etag = f'"{tag}"'.encode()
+        f = _File(resolved, etag, st.st_size, body, encoding, ctype)
+        # Only files inside a numbered snapshot are immutable and safe to keep.
+        if (
+            body is not None
+            and "/snapshots/" in resolved
+            and self._cached_bytes + st.st_size < CACHE_MAX_TOTAL
+        ):
+            self._cache[key] = f
+            self._cached_bytes += st.st_size
+        return f
+
+    async def _serve(
+        self, send: Send, headers: dict[bytes, bytes], method: str, path: str, cache_control: bytes
+    ) -> None:
+        accept = headers.get(b"accept-encoding", b"")
+        f = None
+        if accept:
+            if _accepts(accept, b"br"):
+                f = self._load(path, b"br")
+            if f is None and _accepts(accept, b"gzip"):
+                f = self._load(path, b"gzip")
+        if f is None:
+            f = self._load(path, None)
+        if f is None:
+            await self._plain(send, 404, b"not found\n")
+            return
+        common = [
+            (b"etag", f.etag),
+            (b"cache-control", cache_control),
+            (b"vary", b"Accept-Encoding"),
+        ]
+        inm = headers.get(b"if-none-match")
+        if inm is not None and _etag_matches(inm, f.etag):
+            await send({"type": "http.response.start", "status": 304, "headers": common})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        out = [
+            (b"content-type", f.content_type),
+            (b"content-length", str(f.size).encode()),
+            *common,
+        ]
+        if f.encoding is not None:
+            out.append((b"content-encoding", f.encoding))
+        await send({"type": "http.response.start", "status": 200, "headers": out})
+        if method == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if f.body is not None:
+            await send({"type": "http.response.body", "body": f.body})
+            return
+        with open(f.path, "rb") as fh:
+            while True:
+                block = fh.read(CHUNK)
+                more = len(block) == CHUNK
+                await send({"type": "http.response.body", "body": block, "more_body": more})
+                if not more:
+                    break
+
+    # -- small responses -----------------------------------------------------------------------
+
+    async def _plain(
+        self, send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-cache"),
+                    *(extra or []),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _redirect(self, send: Send, location: str, vary: bytes | None = None) -> None:
+        headers = [
+            (b"location", location.encode()),
+            (b"content-length", b"0"),
+            (b"cache-control", b"public, max-age=60"),
+        ]
+        if vary:
+            headers.append((b"vary", vary))
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    def status(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads((self.root / "status.json").read_bytes())
+        except (OSError, ValueError):
+            data = {"healthy": self._current_dir() is not None, "last_attempt": None}
+        return data
+
+    async def _status(self, send: Send, path: str, method: str) -> None:
+        st = self.status()
+        healthy = bool(st.get("healthy")) and self._current_dir() is not None
+        if path == "/healthz":
+            body = (
+                json.dumps(
+                    {
+                        "status": "ok" if healthy else "refused",
+                        "current_snapshot": st.get("current_snapshot"),
+                        "last_attempt": (st.get("last_attempt") or {}).get("status"),
+                        "checked_at": st.get("checked_at"),
+                    }
+                )
+                + "\n"
+            ).encode()
+            ctype = b"application/json"
+        else:
+            body = _status_page(st, healthy).encode()
+            ctype = b"text/html; charset=utf-8"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200 if healthy else 503,
+                "headers": [
+                    (b"content-type", ctype),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+def _status_page(st: dict[str, Any], healthy: bool) -> str:
+    """The operator's page: the last publish attempt and, if refused, every failing check."""
+    last = st.get("last_attempt") or {}
+    rows = "".join(
+        f"<tr><td>{html.escape(f['check'])}</td><td>{html.escape(f['where'])}</td>"
+        f"<td>{html.escape(f['message'])}</td></tr>"
+        for f in last.get("failures", [])
+    )
+    state = "healthy" if healthy else "REFUSED — the previous snapshot stays live"
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>tallyroom publish status</title>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        f"<h1>Publish status: {html.escape(state)}</h1>"
+        f"<p>Current snapshot: {html.escape(str(st.get('current_snapshot')))}; last attempt "
+        f"{html.escape(str(last.get('status')))} at {html.escape(str(st.get('checked_at')))} "
+        f"(ledger size {html.escape(str(last.get('ledger_size')))}).</p>"
+        + (
+            f"<table border=1><caption>Failing checks</caption><tr><th>check</th><th>where</th>"
+            f"<th>what</th></tr>{rows}</table>"
+            if rows
+            else ""
+        )
+        + "</html>\n"
+    )
+
+
+def site_app(publish_dir: Path | str, **kwargs: Any) -> Any:
+    """A Starlette app with the published site mounted at ``/``."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    return Starlette(routes=[Mount("/", app=PublishedSite(publish_dir, **kwargs))])
+
+
+def app_from_env() -> PublishedSite:
+    """Factory for ASGI servers (`uvicorn --factory tallyroom.web.site:app_from_env`): serves
+    the folder named by ``TALLYROOM_PUBLISH_DIR``."""
+    folder = os.environ.get("TALLYROOM_PUBLISH_DIR")
+    if not folder:
+        raise RuntimeError("set TALLYROOM_PUBLISH_DIR to the publish folder")
+    return PublishedSite(folder)

@@ -1,0 +1,228 @@
+"""A reader in a real browser (Playwright driving Debian's /usr/bin/chromium): the national
+page, down to a region and a station and back, the language switch, and the numbers shown equal
+`tallyroom results --format json`. Screenshots go to test-artifacts/publish/; with
+TALLYROOM_UPDATE_SCREENSHOTS=1 one of each page type is also written to docs/screenshots/."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import Published
+from support import REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts" / "publish"
+DOCS = REPO / "docs" / "screenshots"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def site_url(published: Published) -> Iterator[str]:
+    uvicorn = pytest.importorskip("uvicorn")
+    from nginx_support import free_port
+
+    from tallyroom.web.site import site_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            site_app(published.out), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-dev-shm-usage",
+                "--disable-extensions",
+                "--no-first-run",
+                "--disable-sync",
+                "--metrics-recording-only",
+                "--mute-audio",
+            ],
+        )
+        yield b
+        b.close()
+
+
+def _int(text: str) -> int:
+    return int(re.sub(r"[^\d]", "", text))
+
+
+def _table(page: object, contest: str, kind: str) -> dict[str, tuple[int, str]]:
+    rows = page.locator(f'table.results[data-contest="{contest}"][data-kind="{kind}"] tbody tr')  # type: ignore[attr-defined]
+    out = {}
+    for i in range(rows.count()):
+        r = rows.nth(i)
+        out[r.get_attribute("data-choice")] = (
+            _int(r.locator("td.votes").inner_text()),
+            r.locator("td.pct").inner_text().strip(),
+        )
+    return out
+
+
+def _shot(page: object, name: str, docs: bool = False) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    if docs and os.environ.get("TALLYROOM_UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS / f"{name}.png"), full_page=False)  # type: ignore[attr-defined]
+
+
+def results_json(published: Published, kind: str, area: str | None = None) -> dict:
+    from tallyroom.cli import main
+
+    args = [
+        "--db",
+        str(published.db),
+        "results",
+        "--contest",
+        "party-list",
+        "--count-kind",
+        kind,
+        "--format",
+        "json",
+    ]
+    if area:
+        args += ["--area", area]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def test_national_to_station_and_back(browser: object, site_url: str, published: Published) -> None:
+    ctx = browser.new_context(locale="en-US", viewport={"width": 1100, "height": 1400})  # type: ignore[attr-defined]
+    page = ctx.new_page()
+    page.goto(site_url + "/")
+    assert page.url.endswith("/en/")
+    assert page.locator("html").get_attribute("lang") == "en"
+    for kind in ("hand", "machine"):
+        cli = results_json(published, kind)
+        shown = _table(page, "party-list", kind)
+        assert {k: v[0] for k, v in shown.items()} == {c["id"]: c["votes"] for c in cli["choices"]}
+        assert {k: v[1] for k, v in shown.items()} == {
+            c["id"]: (f"{c['percent']}%" if c["percent"] else "—") for c in cli["choices"]
+        }
+        section = page.locator(f"#count-party-list-{kind}")
+        assert f"of {cli['took_part']:,} voters who took part" in section.inner_text()
+        assert (
+            f"{cli['stations_reporting']:,} of {cli['stations_expected']:,} polling stations reporting"
+            in section.inner_text()
+        )
+    _shot(page, "national", docs=True)
+    # Down to a region, by the map or the table.
+    page.locator('table.areas tr[data-area="chui"] a').click()
+    assert page.url.endswith("/en/area/chui.html")
+    cli = results_json(published, "machine", "chui")
+    shown = _table(page, "party-list", "machine")
+    assert {k: v[0] for k, v in shown.items()} == {c["id"]: c["votes"] for c in cli["choices"]}
+    _shot(page, "region", docs=True)
+    # Down to a station.
+    link = page.locator("table.stations tbody tr a").first
+    station = link.get_attribute("href").rsplit("/", 1)[-1].removesuffix(".html")
+    link.click()
+    assert page.url.endswith(f"/en/station/{station}.html")
+    doc = json.loads((published.current / f"api/v1/results/station/{station}.json").read_bytes())
+    contest = next(c for c in doc["contests"] if c["contest"] == "party-list")
+    k = [col["count_kind"] for col in contest["columns"]].index("machine")
+    want = {cid: cells[k][0] for cid, _colour, cells in contest["choices"] if cells[k] is not None}
+    rows = page.locator('table.station-votes[data-contest="party-list"] tbody tr')
+    shown = {
+        rows.nth(i).get_attribute("data-choice"): _int(
+            rows.nth(i).locator('td.votes[data-kind="machine"]').inner_text()
+        )
+        for i in range(rows.count())
+    }
+    assert shown == want
+    # ... and those are the ledger's numbers for this station.
+    region = next(a for a in doc["areas"][0] if a != "kg")
+    records = json.loads((published.current / f"data/stations/{region}.json").read_bytes())["stations"]
+    record = next(
+        r
+        for r in records
+        if (r["station"], r["contest"], r["count_kind"]) == (station, "party-list", "machine")
+    )
+    assert all(record["lines"][cid] == v for cid, v in shown.items())
+    receipt = page.locator('#p-party-list dl.receipt[data-kind="machine"]').inner_text()
+    assert str(contest["columns"][k]["ledger_index"]) in receipt
+    _shot(page, "station", docs=True)
+    page.go_back()
+    assert page.url.endswith("/en/area/chui.html")
+    page.go_back()
+    assert page.url.endswith("/en/")
+    # A constituency page (single-member contest, against all rule).
+    page.goto(site_url + "/en/area/smd-01.html")
+    assert page.locator("h1").inner_text().startswith("Constituency No. 1")
+    _shot(page, "constituency", docs=True)
+    for name in ("changes", "snapshots", "downloads"):
+        page.goto(f"{site_url}/en/{name}.html")
+        assert page.locator("h1").count() == 1
+        _shot(page, name, docs=name == "downloads")
+    ctx.close()
+
+
+def test_language_switch(browser: object, site_url: str, published: Published) -> None:
+    ctx = browser.new_context(locale="ru-RU", viewport={"width": 1100, "height": 1400})  # type: ignore[attr-defined]
+    page = ctx.new_page()
+    page.goto(site_url + "/")
+    assert page.url.endswith("/ru/") and page.locator("html").get_attribute("lang") == "ru"
+    cli = results_json(published, "hand")
+    section = page.locator("#count-party-list-hand").inner_text()
+    assert f"{cli['took_part']:,}".replace(",", "\xa0") in section
+    shown = _table(page, "party-list", "hand")
+    assert {k: v[0] for k, v in shown.items()} == {c["id"]: c["votes"] for c in cli["choices"]}
+    first = next(c for c in cli["choices"] if c["percent"])
+    assert shown[first["id"]][1] == first["percent"].replace(".", ",") + "%"
+    page.locator('nav.langs a[lang="ky"]').click()
+    assert page.url.endswith("/ky/index.html") and page.locator("html").get_attribute("lang") == "ky"
+    assert "Жыйынтыктар" in page.locator("nav.main-nav").inner_text()
+    _shot(page, "national-ky", docs=True)
+    page.locator('nav.langs a[lang="en"]').click()
+    assert page.locator("html").get_attribute("lang") == "en"
+    ctx.close()
+
+
+def test_phone(browser: object, site_url: str) -> None:
+    ctx = browser.new_context(
+        locale="en-US",
+        viewport={"width": 390, "height": 844},  # type: ignore[attr-defined]
+        device_scale_factor=2,
+        is_mobile=True,
+    )
+    page = ctx.new_page()
+    page.goto(site_url + "/en/")
+    # Nothing wider than the screen except inside the scrolling table wrappers.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    _shot(page, "national-phone", docs=True)
+    ctx.close()

@@ -1,0 +1,122 @@
+"""The publish gate refuses anything that does not add up, and the site keeps the previous
+snapshot. The 2021 Kyrgyz fault — a display step that added a figure twice, so that party
+shares summed to more than 150% — is injected and must never be published."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from click.testing import CliRunner
+from publish_support import load, make_store, mini
+
+from tallyroom.cli import main
+from tallyroom.publish.builder import Publisher, current_snapshot
+from tallyroom.publish.results import Results
+from tallyroom.tally.report import percent
+from tallyroom.tally.running import TallyKey
+
+
+def double_count_2021(results: Results) -> None:
+    """The 2021 display fault: each party's figure added twice into the national total,
+    with shares computed from the doubled figures (so they sum to about 200%)."""
+    row = results.rows[("party-list", "kg", "machine")]
+    base = row["percent_base"]["value"]
+    for c in row["choices"]:
+        c["votes"] += c["votes"]
+        c["percent"] = percent(c["votes"], base)
+        row["lines"][c["id"]] = c["votes"]
+
+
+def region_only(results: Results) -> None:
+    row = results.rows[("party-list", "chui", "machine")]
+    row["choices"][0]["votes"] += 1
+    row["lines"][row["choices"][0]["id"]] += 1
+    row["choices"][0]["percent"] = percent(row["choices"][0]["votes"], row["percent_base"]["value"])
+
+
+def wrong_base(results: Results) -> None:
+    """Shares of valid votes published as shares of voters who took part."""
+    row = results.rows[("party-list", "kg", "machine")]
+    for c in row["choices"]:
+        c["percent"] = percent(c["votes"], row["valid"])
+
+
+def station_line(results: Results) -> None:
+    key = next(iter(results.stations))
+    results.stations[key]["lines"]["invalid"] += 5
+
+
+def _refused(tmp_path: Path, hook: object) -> tuple[Publisher, list[str]]:
+    store, key = make_store(tmp_path, machine=40, hand=0)
+    out = tmp_path / "pub"
+    assert Publisher(store, out, key).publish().status == "published"
+    load(store, "machine", mini().machine[40:60])
+    cps_before = len(store.checkpoints())
+    faulty = Publisher(store, out, key, display_hook=hook)  # type: ignore[arg-type]
+    outcome = faulty.publish()
+    assert outcome.status == "refused"
+    # Nothing was published: the previous snapshot stays current, no snapshot 2, no staging,
+    # no checkpoint signed for the refused numbers.
+    assert current_snapshot(out) == 1 and os.readlink(out / "current") == "snapshots/1"
+    assert sorted(p.name for p in (out / "snapshots").iterdir()) == ["1"]
+    assert len(store.checkpoints()) == cps_before
+    status = json.loads((out / "status.json").read_bytes())
+    assert status["healthy"] is False and status["current_snapshot"] == 1
+    assert status["last_attempt"]["status"] == "refused"
+    refusals = list((out / "refusals").glob("*.json"))
+    assert len(refusals) == 1
+    record = json.loads(refusals[0].read_bytes())
+    assert record["would_have_been_snapshot"] == 2 and not record["ok"]
+    # Once the display step is right again, the same ledger publishes as snapshot 2.
+    ok = Publisher(store, out, key).publish()
+    assert ok.status == "published" and ok.snapshot == 2 and current_snapshot(out) == 2
+    assert json.loads((out / "status.json").read_bytes())["healthy"] is True
+    return faulty, [f"{f.check} {f.where} {f.message}" for f in outcome.failures]
+
+
+def test_the_2021_double_count_is_refused(tmp_path: Path) -> None:
+    _, failures = _refused(tmp_path, double_count_2021)
+    text = "\n".join(failures)
+    assert "published-equals-recomputed party-list / kg / machine" in text
+    assert "shares-le-100" in text  # Σ votes > voters who took part: shares over 100%
+    assert "children-sum-to-parent party-list / kg / machine" in text
+    assert "choices-le-valid" in text
+
+
+def test_a_region_that_does_not_add_up_is_refused(tmp_path: Path) -> None:
+    _, failures = _refused(tmp_path, region_only)
+    assert any(f.startswith("published-equals-recomputed party-list / chui / machine") for f in failures)
+    assert any(f.startswith("children-sum-to-parent party-list / chui / machine") for f in failures)
+    assert any(f.startswith("children-sum-to-parent party-list / kg / machine") for f in failures)
+
+
+def test_a_share_on_the_wrong_base_is_refused(tmp_path: Path) -> None:
+    _, failures = _refused(tmp_path, wrong_base)
+    assert any(f.startswith("share-matches-base party-list / kg / machine") for f in failures)
+
+
+def test_a_changed_station_protocol_is_refused(tmp_path: Path) -> None:
+    _, failures = _refused(tmp_path, station_line)
+    assert any(f.startswith("published-protocol-equals-ledger") for f in failures)
+
+
+def test_cli_refuses_a_running_tally_that_differs_from_the_ledger(tmp_path: Path) -> None:
+    store, _key = make_store(tmp_path, machine=30, hand=0)
+    out = tmp_path / "pub"
+    runner = CliRunner()
+    db = str(tmp_path / "kg.db")
+    assert runner.invoke(main, ["--db", db, "publish", "--out", str(out)]).exit_code == 0
+    load(store, "machine", mini().machine[30:40])
+    e = store.election()
+    tally = store.tally()
+    national = tally.totals[TallyKey(e.contest_index["party-list"], e.area_index["kg"], "machine")]
+    start = e.contest("party-list").choice_start
+    national.counts = [v * 2 if i >= start else v for i, v in enumerate(national.counts)]
+    store.replace_tally(tally)
+    store.close()
+    r = runner.invoke(main, ["--db", db, "publish", "--out", str(out)])
+    assert r.exit_code == 1
+    assert "REFUSED" in r.output and "running-tally-equals-ledger" in r.output
+    assert current_snapshot(out) == 1

@@ -1,0 +1,110 @@
+"""Serving a publish folder: strong ETags, 304, immutable snapshots, short max-age for
+current, precompressed copies, language by Accept-Language, health after a refusal."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import brotli
+from starlette.testclient import TestClient
+
+from conftest import Published
+from tallyroom.web.site import PublishedSite, site_app
+
+
+def client(folder: Path) -> TestClient:
+    return TestClient(site_app(folder), follow_redirects=False)
+
+
+def test_current_and_snapshot_files(published: Published) -> None:
+    c = client(published.out)
+    r = c.get("/en/index.html", headers={"accept-encoding": "identity"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert r.headers["cache-control"] == "public, max-age=5"
+    assert r.headers["vary"] == "Accept-Encoding"
+    etag = r.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert r.content == (published.current / "en/index.html").read_bytes()
+    # Revalidation: 304 with no body, same ETag.
+    r2 = c.get("/en/index.html", headers={"accept-encoding": "identity", "if-none-match": etag})
+    assert r2.status_code == 304 and r2.content == b"" and r2.headers["etag"] == etag
+    # The same file inside its numbered snapshot is immutable.
+    r3 = c.get("/snapshots/1/en/index.html", headers={"accept-encoding": "identity"})
+    assert r3.status_code == 200 and r3.content == r.content
+    assert r3.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert r3.headers["etag"] == etag
+
+
+def test_precompressed_copies(published: Published) -> None:
+    c = client(published.out)
+    raw = (published.current / "api/v1/results/index.json").read_bytes()
+    br = c.get("/api/v1/results/index.json", headers={"accept-encoding": "gzip, br"})
+    assert br.headers["content-encoding"] == "br"
+    gz = c.get("/api/v1/results/index.json", headers={"accept-encoding": "gzip"})
+    assert gz.headers["content-encoding"] == "gzip"
+    # httpx decodes both; the bytes are the published file's.
+    assert br.content == gz.content == raw
+    assert br.headers["etag"] != gz.headers["etag"]  # strong ETags differ per representation
+    assert brotli.decompress((published.current / "api/v1/results/index.json.br").read_bytes()) == raw
+    assert gzip.decompress((published.current / "api/v1/results/index.json.gz").read_bytes()) == raw
+    national = c.get("/en/index.html", headers={"accept-encoding": "br"})
+    assert int(national.headers["content-length"]) < 100_000  # a national page under 100 KB
+
+
+def test_language_and_paths(published: Published) -> None:
+    c = client(published.out)
+    r = c.get("/", headers={"accept-language": "ru-RU,ru;q=0.9"})
+    assert r.status_code == 302 and r.headers["location"] == "/ru/"
+    assert r.headers["vary"] == "Accept-Language"
+    assert c.get("/", headers={"accept-language": "ky"}).headers["location"] == "/ky/"
+    assert c.get("/").headers["location"] == "/en/"
+    assert c.get("/ru").headers["location"] == "/ru/"
+    r = c.get("/ky/")
+    assert r.status_code == 200 and '<html lang="ky">' in r.text
+    for bad in (
+        "/../kg.db",
+        "/.state/1.json",
+        "/snapshots/1/../../kg.db",
+        "/snapshots/x/a",
+        "/en/nope.html",
+        "/refusals/",
+        "/snapshots/1/.hidden",
+    ):
+        assert c.get(bad).status_code == 404, bad
+    assert c.post("/en/index.html").status_code == 405
+    assert c.head("/en/index.html").content == b""
+    pointer = c.get("/current.json")
+    assert pointer.json()["snapshot"] == 1 and pointer.headers["cache-control"] == "no-cache"
+    big = c.get("/data/csv/stations/chui.csv", headers={"accept-encoding": "identity"})
+    assert big.status_code == 200 and big.text.startswith("level,contest,count_kind")
+
+
+def test_health_and_status_follow_the_gate(published: Published, tmp_path: Path) -> None:
+    c = client(published.out)
+    r = c.get("/healthz")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+    folder = tmp_path / "pub"
+    shutil.copytree(published.out, folder, symlinks=True)
+    status = json.loads((folder / "status.json").read_bytes())
+    status["healthy"] = False
+    status["last_attempt"] = {
+        "status": "refused",
+        "failures": [
+            {"check": "shares-le-100", "where": "party-list / kg / machine", "message": "shares exceed 100%"}
+        ],
+    }
+    (folder / "status.json").write_text(json.dumps(status))
+    c2 = client(folder)
+    assert c2.get("/healthz").status_code == 503
+    page = c2.get("/status")
+    assert page.status_code == 503 and "shares-le-100" in page.text and "REFUSED" in page.text
+    assert c2.get("/en/index.html").status_code == 200  # the previous snapshot stays live
+
+
+def test_nothing_published_yet(tmp_path: Path) -> None:
+    c = TestClient(PublishedSite(tmp_path))
+    assert c.get("/en/index.html").status_code == 503
