@@ -271,11 +271,16 @@ def test_nl_provinces_have_no_kiesdeler_threshold(province: str) -> None:
     assert allocate(votes, seats, "dhondt").seats == official
 
 
+def _nl_file(year: int) -> Path:
+    shared_data("nl_kiesraad_seats")  # skips when the real data is not beside the repository
+    return next(p for p in NL_FILES if _nl_body_year(p) == ("TK", year))
+
+
 @pytest.mark.parametrize("year", [1925, 1929, 1933])
 def test_nl_1925_1933_need_the_average_rule(year: int) -> None:
     """Plain largest remainders with a ¾-kiesdeler threshold (the 1922 rule) do not reproduce
     1925–1933; the rule that a remainder seat must keep the average at ¾ kiesdeler does."""
-    path = next(p for p in NL_FILES if _nl_body_year(p) == ("TK", year))
+    path = _nl_file(year)
     votes, official = read_kiesraad(path)
     assert allocate_nl(votes, 100, body="TK", year=1922).seats != official
     assert allocate_nl(votes, 100, body="TK", year=year).seats == official
@@ -284,7 +289,7 @@ def test_nl_1925_1933_need_the_average_rule(year: int) -> None:
 def test_nl_1925_leftover_seats_one_per_list() -> None:
     """1925: ten remainder seats, only seven lists may take one; the other three go by largest
     averages at most one per list (RKSP, SDAP, CHU), which unrestricted D'Hondt would not do."""
-    path = next(p for p in NL_FILES if _nl_body_year(p) == ("TK", 1925))
+    path = _nl_file(1925)
     votes, official = read_kiesraad(path)
     result = allocate_nl(votes, 100, body="TK", year=1925)
     assert any("3 seats left" in note for note in result.explanation.notes)
