@@ -158,3 +158,14 @@ def test_figure_order_is_enforced_even_without_a_law_rule(party_list) -> None:  
 
 def test_max_count_is_documented_size() -> None:
     assert MAX_COUNT == 10_000_000
+
+
+def test_a_renamed_line_is_reported_as_unknown_and_missing(party_list) -> None:  # type: ignore[no-untyped-def]
+    lines: dict[str, object] = dict(kyrgyz_lines(list(party_list.choice_ids), 900, random.Random(7)))
+    lines["valid_ballots"] = lines.pop("valid")
+    with pytest.raises(ProtocolRejected) as info:
+        counts_vector(party_list, lines)
+    assert {(p.line, p.message) for p in info.value.problems} == {
+        ("valid_ballots", 'not a line of contest "party-list"'),
+        ("valid", "missing"),
+    }

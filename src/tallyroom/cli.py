@@ -512,3 +512,15 @@ _mount(seats, "calc", _seats_calc)
 _mount(main, "audit", _audit_group)
 _mount(main, "reconcile", _reconcile)
 main.add_command(__import__("tallyroom.publish.cli", fromlist=["publish"]).publish)
+
+# -- intake: serve, keys, submit, admin (tallyroom.web.cli) ----------------------------------
+
+
+def _intake_commands() -> list[click.Command]:
+    from tallyroom.web import cli as intake_cli
+
+    return [intake_cli.serve, intake_cli.keys, intake_cli.submit, intake_cli.admin]
+
+
+for _command in _intake_commands():
+    main.add_command(_command)

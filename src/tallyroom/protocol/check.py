@@ -95,10 +95,9 @@ def counts_vector(contest: CompiledContest, lines: Mapping[str, object]) -> list
             )
         else:
             vec[i] = value
-    if len(lines) != len(index):
-        for name in contest.line_ids:
-            if name not in lines:
-                problems.append(LineProblem(name, "missing"))
+    for name in contest.line_ids:
+        if name not in lines:
+            problems.append(LineProblem(name, "missing"))
     if problems:
         raise ProtocolRejected(problems)
     return vec

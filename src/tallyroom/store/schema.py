@@ -21,6 +21,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: A 64-bit key that SQLite stores as the table's rowid ("INTEGER PRIMARY KEY"): a BIGINT
+#: key there would be a second B-tree beside the rowid, written on every append.
+RowKey = BigInteger().with_variant(Integer(), "sqlite")
+
 meta = Table(
     "meta",
     metadata,
@@ -42,7 +46,7 @@ ledger_head = Table(
 ledger_entries = Table(
     "ledger_entries",
     metadata,
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("idx", RowKey, primary_key=True, autoincrement=False),
     Column("kind", String(32), nullable=False),
     Column("data", LargeBinary, nullable=False),
     Column("leaf_hash", LargeBinary, nullable=False),
@@ -56,13 +60,15 @@ merkle_nodes = Table(
     Column("level", Integer, primary_key=True, autoincrement=False),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary, nullable=False),
+    # The key is the whole point of the table: store the rows in the key's B-tree.
+    sqlite_with_rowid=False,
 )
 
 #: The decoded record of every protocol entry; `status` says whether it counts.
 protocols = Table(
     "protocols",
     metadata,
-    Column("entry_idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("entry_idx", RowKey, primary_key=True, autoincrement=False),
     Column("station", String(100), nullable=False),
     Column("contest", String(100), nullable=False),
     Column("count_kind", String(16), nullable=False),
@@ -164,7 +170,7 @@ intake_journal = Table(
 intake_receipts = Table(
     "intake_receipts",
     metadata,
-    Column("entry_idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("entry_idx", RowKey, primary_key=True, autoincrement=False),
     Column("receipt", Text, nullable=False),
 )
 

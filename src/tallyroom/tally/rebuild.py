@@ -28,6 +28,19 @@ class _Counted(msgspec.Struct):
 _body = msgspec.json.Decoder(_Counted)
 
 
+class _Decision(msgspec.Struct):
+    """The first line of a correction or annulment entry (see tallyroom.intake.corrections)."""
+
+    action: str
+    target: int
+    station: str
+    contest: str
+    count_kind: str
+
+
+_decision = msgspec.json.Decoder(_Decision)
+
+
 class RebuildError(ValueError):
     """A ledger entry that cannot be part of this election's ledger."""
 
@@ -46,6 +59,8 @@ def rebuild(election: CompiledElection, entries: Iterable[tuple[int, bytes]]) ->
     A second protocol for a key that already counts would be a conflict, which the store
     never appends as a protocol entry; finding one means the ledger was not written by
     tallyroom's rules, so it is an error rather than silently replacing the first.
+    Correction entries (two-person decisions) replace the protocol in force with their body
+    or, for a dismissed conflict, keep it; annulment entries stop it counting.
     """
     tally = Tally(election)
     out = Rebuilt(tally)
@@ -54,8 +69,10 @@ def rebuild(election: CompiledElection, entries: Iterable[tuple[int, bytes]]) ->
     protocol_header = encode_entry(EntryKind.PROTOCOL, b"")
     for idx, data in entries:
         if not data.startswith(protocol_header):
-            decode_entry(data)  # raises on a malformed entry; other kinds add no votes
-            continue
+            kind, payload = decode_entry(data)  # raises on a malformed entry
+            if kind in (EntryKind.CORRECTION, EntryKind.ANNULMENT):
+                _apply_decision(election, out, idx, kind, payload)
+            continue  # other kinds add no votes
         # Skip the header and the envelope line: the body is the rest, byte for byte.
         body = _body.decode(data[data.index(b"\n", len(protocol_header)) + 1 :])
         ci = contests[body.contest]
@@ -78,3 +95,44 @@ def rebuild(election: CompiledElection, entries: Iterable[tuple[int, bytes]]) ->
         out.protocols += 1
     tally.apply_batch((c, s, k, v[1]) for (c, s, k), v in out.active.items())
     return out
+
+
+def _counts(election: CompiledElection, ci: int, body: _Counted) -> list[int]:
+    contest = election.contests[ci]
+    if tuple(body.lines) == contest.line_ids:
+        return list(body.lines.values())
+    counts = [0] * len(contest.line_index)
+    for name, value in body.lines.items():
+        counts[contest.line_index[name]] = value
+    return counts
+
+
+def _apply_decision(
+    election: CompiledElection, out: Rebuilt, idx: int, kind: EntryKind, payload: bytes
+) -> None:
+    """A two-person decision: supersede, annul, or dismiss (keep) the protocol in force.
+
+    The decision names the ledger index it acts on; if that is not what counts for the key
+    at this point of the ledger, the ledger was not written by tallyroom's rules.
+    """
+    head, _, body_bytes = payload.partition(b"\n")
+    d = _decision.decode(head)
+    ci = election.contest_index[d.contest]
+    key = (ci, election.station_index[d.station], d.count_kind)
+    current = out.active.get(key)
+    if current is None or current[0] != d.target:
+        raise RebuildError(
+            f"ledger entry {idx}: {kind.value} of entry {d.target} for station {d.station} in "
+            f"{d.contest}, but {'nothing' if current is None else f'entry {current[0]}'} counts there"
+        )
+    if kind == EntryKind.ANNULMENT:
+        if d.action != "annul":
+            raise RebuildError(f"ledger entry {idx}: annulment with action {d.action!r}")
+        del out.active[key]
+    elif d.action == "supersede":
+        body = _body.decode(body_bytes)
+        if (body.station, body.contest, body.count_kind) != (d.station, d.contest, d.count_kind):
+            raise RebuildError(f"ledger entry {idx}: the new protocol is for another station or contest")
+        out.active[key] = (idx, _counts(election, ci, body))
+    elif d.action != "dismiss":
+        raise RebuildError(f"ledger entry {idx}: correction with unknown action {d.action!r}")

@@ -1,0 +1,135 @@
+"""The intake ASGI app (Starlette): station API, staff API, public reads, OpenAPI.
+
+``create_app(config)`` for tests and embedding; ``app_from_env()`` is the factory the
+server workers import (``tallyroom serve`` passes the store and key through the
+environment).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tallyroom.intake.errors import Rejection, clip
+from tallyroom.web import admin_api, intake_api, public_api
+from tallyroom.web.openapi import document
+from tallyroom.web.responses import error_response, json_response
+from tallyroom.web.state import IntakeState, ServerConfig
+
+log = logging.getLogger("tallyroom.web")
+
+
+async def openapi(request: Request) -> Response:
+    return json_response(document())
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    reason = {404: "not-found", 405: "method-not-allowed"}.get(status, "http-error")
+    message = {404: "no such endpoint", 405: "method not allowed on this endpoint"}.get(
+        status, "request failed"
+    )
+    return error_response(Rejection(status, reason, message, None))
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    # The traceback goes to the log (no request headers or bodies, so no secrets); the
+    # client learns only that it was not its fault.
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(Rejection(500, "internal", "internal error; nothing was recorded", None))
+
+
+#: Query parameters each endpoint takes; any other (or a repeated one) is a 400, so a typo
+#: such as ?stauts=held is reported instead of silently ignored.
+_QUERY: dict[str, frozenset[str]] = {
+    "/api/v1/admin/journal": frozenset({"station", "limit", "after"}),
+    "/api/v1/admin/conflicts": frozenset({"status"}),
+    "/api/v1/admin/proposals": frozenset({"status"}),
+    "/api/v1/admin/keys": frozenset({"station", "status"}),
+}
+_PROOF = "/api/v1/ledger/proof/"
+
+
+class StrictQuery:
+    """ASGI middleware: refuse unknown or repeated query parameters with a JSON 400."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("query_string"):
+            path = scope["path"]
+            allowed = frozenset({"size"}) if path.startswith(_PROOF) else _QUERY.get(path, frozenset())
+            names = [k for k, _ in parse_qsl(scope["query_string"].decode("latin-1"),
+                                             keep_blank_values=True)]
+            bad = next((n for n in names if n not in allowed or names.count(n) > 1), None)
+            if bad is not None:
+                what = "repeated" if bad in allowed else "unknown"
+                rej = Rejection(400, "unknown-parameter",
+                                f'{what} query parameter "{clip(bad)}"', clip(bad))
+                await error_response(rej)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def routes() -> list[Route]:
+    p = "/api/v1"
+    return [
+        Route(f"{p}/protocols", intake_api.submit_protocol, methods=["POST"]),
+        Route(f"{p}/protocols/{{station}}/{{contest}}/{{count_kind}}/image", intake_api.put_image,
+              methods=["PUT"]),
+        Route(f"{p}/protocols/{{station}}/{{contest}}/{{count_kind}}/image", intake_api.get_image,
+              methods=["GET"]),
+        Route(f"{p}/receipts/{{ledger_index}}", public_api.receipt, methods=["GET"]),
+        Route(f"{p}/ledger/checkpoint", public_api.checkpoint, methods=["GET"]),
+        Route(f"{p}/ledger/proof/{{ledger_index}}", public_api.proof, methods=["GET"]),
+        Route(f"{p}/intake/stations", public_api.station_summaries, methods=["GET"]),
+        Route(f"{p}/intake/stations/{{station}}", public_api.station_summary, methods=["GET"]),
+        Route(f"{p}/health", public_api.health, methods=["GET"]),
+        Route(f"{p}/echo", public_api.echo, methods=["POST"]),
+        Route(f"{p}/admin/whoami", admin_api.whoami, methods=["GET"]),
+        Route(f"{p}/admin/journal", admin_api.journal, methods=["GET"]),
+        Route(f"{p}/admin/conflicts", admin_api.conflicts, methods=["GET"]),
+        Route(f"{p}/admin/proposals", admin_api.list_proposals, methods=["GET"]),
+        Route(f"{p}/admin/proposals", admin_api.create_proposal, methods=["POST"]),
+        Route(f"{p}/admin/proposals/{{id}}", admin_api.get_proposal, methods=["GET"]),
+        Route(f"{p}/admin/proposals/{{id}}/approve", admin_api.approve, methods=["POST"]),
+        Route(f"{p}/admin/proposals/{{id}}/reject", admin_api.reject, methods=["POST"]),
+        Route(f"{p}/admin/keys", admin_api.list_keys, methods=["GET"]),
+        Route(f"{p}/admin/keys", admin_api.register_key, methods=["POST"]),
+        Route(f"{p}/admin/keys/{{key_id}}/revoke", admin_api.revoke_key, methods=["POST"]),
+        Route("/api/openapi.json", openapi, methods=["GET"]),
+    ]
+
+
+def create_app(config: ServerConfig) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state = IntakeState(config)
+        app.state.intake = state
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    return Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        middleware=[Middleware(StrictQuery)],
+        exception_handlers={HTTPException: _http_error, Exception: _crash},
+    )
+
+
+def app_from_env() -> Starlette:
+    return create_app(ServerConfig.from_env())
