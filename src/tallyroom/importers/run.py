@@ -39,9 +39,10 @@ def import_shpilkin(
     election = store.election()
     if shpilkin.CONTEST_ID not in election.contest_index:
         raise ImportFileError(f"{path.name}: this store's election has no contest {shpilkin.CONTEST_ID!r}")
-    return import_rows(
+    return import_records(
         store,
-        shpilkin.iter_rows(f),
+        shpilkin.records(f),
+        lambda chunk: shpilkin.rows_from_records(f, chunk),
         fmt="shpilkin",
         file_name=path.name,
         file_hash=file_sha256(raw),

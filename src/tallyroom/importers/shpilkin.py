@@ -15,7 +15,7 @@ import io
 import operator
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,9 +183,7 @@ def build_definition(f: ShpilkinFile) -> bytes:
         try:
             registered = int(row[l1])
         except ValueError:
-            raise ImportFileError(
-                f"{f.name}: row {n}: line L1 is not a whole number: {row[l1]!r}"
-            ) from None
+            raise ImportFileError(f"{f.name}: row {n}: line L1 is not a whole number: {row[l1]!r}") from None
         stations.append(
             Station(
                 id=station,
@@ -219,9 +217,7 @@ def build_definition(f: ShpilkinFile) -> bytes:
             languages=["ru", "en"],
         ),
         profile="russia-duma",
-        hierarchies=[
-            Hierarchy(id="admin", name={"en": "Regions and districts", "ru": "Субъекты и округа"})
-        ],
+        hierarchies=[Hierarchy(id="admin", name={"en": "Regions and districts", "ru": "Субъекты и округа"})],
         areas=areas,
         stations=stations,
         contests=[contest],
@@ -229,14 +225,20 @@ def build_definition(f: ShpilkinFile) -> bytes:
     return msgspec.json.encode(definition)
 
 
-def iter_rows(f: ShpilkinFile, station_ids: set[str] | None = None) -> Iterator[ImportRow]:
-    """Yield one ImportRow per station row; numbers that are not integers are passed on as text
-    so that the row is rejected with the line named."""
+def records(f: ShpilkinFile) -> Iterator[tuple[int, list[str], str]]:
+    """The file's rows as (row number, cells, station id); ids follow the file's order."""
+    for n, row, _region, _oik, _tik, station in _ids(f):
+        yield n, row, station
+
+
+def rows_from_records(f: ShpilkinFile, records: Iterable[tuple[int, list[str], str]]) -> Iterator[ImportRow]:
+    """One ImportRow per record; numbers that are not integers are passed on as text so that
+    the row is rejected with the line named."""
     cols = [(line, c) for line, c in f.line_cols.items()]
     cols += [(cid, c) for c, cid, _ in f.party_cols]
     names = [name for name, _ in cols]
     getter = operator.itemgetter(*(c for _, c in cols))
-    for n, row, _region, _oik, _tik, station in _ids(f):
+    for n, row, station in records:
         texts = getter(row)
         try:
             lines = dict(zip(names, map(int, texts), strict=True))
@@ -251,3 +253,8 @@ def iter_rows(f: ShpilkinFile, station_ids: set[str] | None = None) -> Iterator[
             yield ImportRow(n, station, CONTEST_ID, loose)
             continue
         yield ImportRow(n, station, CONTEST_ID, lines)
+
+
+def iter_rows(f: ShpilkinFile) -> Iterator[ImportRow]:
+    """One ImportRow per station row of the file."""
+    return rows_from_records(f, records(f))
