@@ -236,7 +236,7 @@ def test_proofs_from_stored_and_recomputed_nodes(store_url: str, small_definitio
     leaves = [h for _i, _k, _d, h in store.entries()]
     assert len(leaves) == 70
     memory = MemoryNodes(leaves)
-    for size in (16, 17, 33, 64, 70):
+    for size in (17, 70):
         root = memory.root(size)
         for index in range(size):
             assert inclusion_proof(index, size, store) == inclusion_proof(index, size, memory)
