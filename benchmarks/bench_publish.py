@@ -3,21 +3,29 @@
 Measures, in one run:
 
 * snapshot build time: the first (full) snapshot and incremental snapshots after 10 new
-  protocols each (median of --rounds);
+  protocols each (median of --rounds), both for a publisher that links unchanged files at
+  publish time and for a continuous publisher (``prestage``: the next staging folder is linked
+  in the background between snapshots; the time that takes is printed too);
 * requests per second for the national page and its JSON from ``current``, served by the app
   (tallyroom.web.site under uvicorn, 2 workers) and by nginx (deploy/nginx.conf, 2 workers),
   with wrk when installed (apt-get install wrk), otherwise an asyncio client; and the ratio
   app / nginx from the same run.
 
     python benchmarks/bench_publish.py [--rounds 3] [--seconds 5] [--connections 64] [--no-serve]
+        [--baseline SRC]   also measure the builds with the tallyroom package in SRC (for
+                           example a `git worktree` of an earlier commit + /src), back to back
+        [--stations N]     also time a full build of a generated N-station election
+                           (tallyroom.simulate.large; 100,000 is issue 5's target)
 
-Traffic goes to 127.0.0.1 only and every load run is bounded in time.
+Builds run in child processes (the one measured imports its own tallyroom). Traffic goes to
+127.0.0.1 only and every load run is bounded in time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -28,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "publish"))
@@ -35,12 +44,6 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _machine import describe  # noqa: E402
-
-from tallyroom.commission import create_key  # noqa: E402
-from tallyroom.definition.load import load_definition  # noqa: E402
-from tallyroom.publish.builder import Publisher  # noqa: E402
-from tallyroom.simulate import kyrgyzstan as kg  # noqa: E402
-from tallyroom.store.sql import open_store  # noqa: E402
 
 PATHS = ("/en/index.html", "/api/v1/results/index.json")
 
@@ -62,7 +65,12 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
-def build(folder: Path, rounds: int) -> tuple[Path, dict[str, float]]:
+def _kg_store(folder: Path) -> tuple[Any, Path, list[Any]]:
+    from tallyroom.commission import create_key
+    from tallyroom.definition.load import load_definition
+    from tallyroom.simulate import kyrgyzstan as kg
+    from tallyroom.store.sql import open_store
+
     definition = kg.generate_definition(2021)
     raw = kg.definition_yaml(definition)
     hand = kg.generate_protocols(definition, 2021)
@@ -74,32 +82,158 @@ def build(folder: Path, rounds: int) -> tuple[Path, dict[str, float]]:
     store.initialize(load_definition(raw, "definition.yaml"), signing.verify_key.encode())
     kg.load_protocols(store, machine, "machine")
     kg.load_protocols(store, hand[:3000], "hand")
-    out = folder / "pub"
-    publisher = Publisher(store, out, key)
-    t0 = time.perf_counter()
-    first = publisher.publish()
-    full = time.perf_counter() - t0
-    assert first.status == "published", first.failures
-    times = []
-    for i in range(rounds):
-        kg.load_protocols(store, hand[3000 + 10 * i : 3010 + 10 * i], "hand")
+    return store, key, hand
+
+
+def _publisher(store: Any, out: Path, key: Path, prestage: bool) -> Any:
+    from tallyroom.publish.builder import Publisher
+
+    if prestage:
+        try:
+            return Publisher(store, out, key, prestage=True)
+        except TypeError:  # a version without prestaging
+            return None
+    return Publisher(store, out, key)
+
+
+def measure_kg(folder: Path, rounds: int) -> dict[str, Any]:
+    """Full build, then incremental builds after 10 new protocols (in this process)."""
+    from tallyroom.simulate import kyrgyzstan as kg
+
+    out: dict[str, Any] = {"load_before": os.getloadavg()[0]}
+    for mode in ("linking", "prestage"):
+        sub = folder / mode
+        sub.mkdir()
+        store, key, hand = _kg_store(sub)
+        publisher = _publisher(store, sub / "pub", key, mode == "prestage")
+        if publisher is None:
+            store.close()
+            continue
         t0 = time.perf_counter()
-        o = publisher.publish()
-        times.append(time.perf_counter() - t0)
-        assert o.status == "published", o.failures
+        first = publisher.publish()
+        full = time.perf_counter() - t0
+        assert first.status == "published", first.failures
+        times, prestaged, steps = [], [], []
+        for i in range(rounds):
+            kg.load_protocols(store, hand[3000 + 10 * i : 3010 + 10 * i], "hand")
+            if mode == "prestage":
+                prestaged.append(publisher.wait_prestaged())  # the interval between snapshots
+            t0 = time.perf_counter()
+            o = publisher.publish()
+            times.append(time.perf_counter() - t0)
+            steps.append(o.timings)
+            assert o.status == "published", o.failures
+        if hasattr(publisher, "close"):
+            publisher.close()
+        store.close()
+        out[mode] = {
+            "full_s": full,
+            "full_steps": first.timings,
+            "incremental_s": statistics.median(times),
+            "incremental_all_s": times,
+            "incremental_steps": steps[len(steps) // 2],
+            "prestage_s": statistics.median(prestaged) if prestaged else None,
+            "pages_full": first.pages_rendered,
+            "files_full": first.written,
+        }
+    out["load_after"] = os.getloadavg()[0]
+    return out
+
+
+def measure_large(folder: Path, stations: int) -> dict[str, Any]:
+    """A full build of a generated election of ``stations`` stations (in this process)."""
+    import msgspec
+
+    from tallyroom.commission import create_key
+    from tallyroom.definition.load import load_definition
+    from tallyroom.definition.model import CountKind, Definition
+    from tallyroom.importers.pipeline import ImportRow, import_rows
+    from tallyroom.simulate import large
+    from tallyroom.store.sql import open_store
+
+    raw = large.large_definition(stations)
+    definition = msgspec.json.decode(raw, type=Definition)
+    db = folder / "big.db"
+    key = Path(str(db) + ".commission-key")
+    signing = create_key(key, "tallyroom/large")
+    store = open_store(str(db))
+    store.initialize(load_definition(raw, "definition.json"), signing.verify_key.encode())
+    names = [*large.FORM_LINES, *(c.id for c in definition.contests[0].choices)]
+    rows = (
+        ImportRow(row=n, station=str(r[0]), contest=large.CONTEST, lines=dict(zip(names, r[1:], strict=True)))
+        for n, r in enumerate(large.protocol_rows(definition), start=2)
+    )
+    import_rows(
+        store,
+        rows,
+        fmt="simulate",
+        file_name="large.csv",
+        file_hash="0" * 64,
+        count_kind=CountKind.HAND,
+    )
+    publisher = _publisher(store, folder / "pub", key, False)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    o = publisher.publish()
+    full = time.perf_counter() - t0
+    assert o.status == "published", o.failures
     store.close()
-    return out, {
+    return {
+        "stations": stations,
         "full_s": full,
-        "incremental_s": statistics.median(times),
-        "pages_full": first.pages_rendered,
-        "files_full": first.written,
+        "steps": o.timings,
+        "files": o.written,
+        "pages": o.pages_rendered,
+        "load": load,
     }
+
+
+def _child(what: str, arg: int, src: str | None) -> dict[str, Any]:
+    """Run one measurement in a fresh process (importing tallyroom from ``src`` if given)."""
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    done = subprocess.run(
+        [sys.executable, __file__, "--_measure", what, str(arg)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"measurement {what} failed:\n{done.stdout}\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _round(d: dict[str, float] | None) -> str:
+    if not d:
+        return ""
+    return ", ".join(f"{k} {v:.2f}" for k, v in d.items() if v >= 0.01)
+
+
+def print_kg(label: str, r: dict[str, Any], rounds: int) -> None:
+    print(f"[{label}] load average {r['load_before']:.2f} -> {r['load_after']:.2f}")
+    for mode in ("linking", "prestage"):
+        m = r.get(mode)
+        if m is None:
+            continue
+        pre = f"; prestaging between snapshots took {m['prestage_s']:.2f} s" if m["prestage_s"] else ""
+        print(
+            f"[{label}] {mode}: full {m['full_s']:.2f} s ({int(m['pages_full']):,} pages, "
+            f"{int(m['files_full']):,} files); incremental after 10 protocols {m['incremental_s']:.3f} s "
+            f"(median of {rounds}: {', '.join(f'{t:.3f}' for t in m['incremental_all_s'])}){pre}"
+        )
+        print(f"[{label}]   full steps: {_round(m['full_steps'])}")
+        print(f"[{label}]   incremental steps: {_round(m['incremental_steps'])}")
 
 
 def wrk(url: str, seconds: int, connections: int) -> float:
     done = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", "Accept-Encoding: br, gzip", url],
-        capture_output=True, text=True, timeout=seconds + 30,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
     )
     m = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
     if "Non-2xx" in done.stdout or "Socket errors" in done.stdout:
@@ -141,10 +275,29 @@ def serve_and_measure(out: Path, seconds: int, connections: int) -> dict[str, fl
     port = free_port()
     env = {**os.environ, "TALLYROOM_PUBLISH_DIR": str(out)}
     app = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "tallyroom.web.site:app_from_env",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--log-level", "warning",
-         "--no-access-log", "--http", "httptools", "--loop", "uvloop"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "tallyroom.web.site:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_port(port)
@@ -169,18 +322,35 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--no-serve", action="store_true")
+    ap.add_argument("--baseline", metavar="SRC", help="also measure the builds with tallyroom from SRC")
+    ap.add_argument("--stations", type=int, default=0, help="also time a full build of N stations")
+    ap.add_argument("--_measure", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args._measure:
+        what, arg = args._measure[0], int(args._measure[1])
+        with tempfile.TemporaryDirectory() as tmp:
+            result = measure_kg(Path(tmp), arg) if what == "kg" else measure_large(Path(tmp), arg)
+        print(json.dumps(result))
+        return 0
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.2f}")
+    runs = [("baseline", args.baseline), ("this tree", None)] if args.baseline else [("this tree", None)]
+    for label, src in runs:
+        print_kg(label, _child("kg", args.rounds, src), args.rounds)
+    if args.stations:
+        for label, src in runs:
+            r = _child("large", args.stations, src)
+            print(
+                f"[{label}] full build of {r['stations']:,} stations: {r['full_s']:.1f} s "
+                f"({r['pages']:,} pages, {r['files']:,} files; load {r['load']:.2f}); {_round(r['steps'])}"
+            )
+    if args.no_serve:
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
-        out, build_times = build(Path(tmp), args.rounds)
-        print(
-            f"snapshot build, Kyrgyzstan-sized (2,494 stations, ky/ru/en): full "
-            f"{build_times['full_s']:.2f} s ({int(build_times['pages_full']):,} pages, "
-            f"{int(build_times['files_full']):,} files); incremental after 10 protocols "
-            f"{build_times['incremental_s']:.2f} s (median of {args.rounds})"
-        )
-        if args.no_serve:
-            return 0
+        store, key, _hand = _kg_store(Path(tmp))
+        publisher = _publisher(store, Path(tmp) / "pub", key, False)
+        assert publisher.publish().status == "published"
+        store.close()
+        out = Path(tmp) / "pub"
         tool = "wrk" if shutil.which("wrk") else "asyncio client"
         rates = serve_and_measure(out, args.seconds, args.connections)
         for name, rate in rates.items():

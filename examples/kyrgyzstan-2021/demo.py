@@ -1,104 +1,86 @@
-"""`make demo` (for now): the Kyrgyzstan 2021 election, from scanner counts to the hand count.
+"""`make demo`: election night in Kyrgyzstan, 28 November 2021, replayed live in two minutes.
 
-In a fresh `demo/` folder at the top of the repository this generates the synthetic election
-(`generate.py`), creates the store (`tallyroom init`), imports the scanner (machine) counts and
-then the hand counts through the same checks and ledger as any station's protocol, and prints
-the national party-list result of each count with `tallyroom results`. The hand count equals
-the official 2021 result for the six parties that won seats; the demo checks that at the end.
+What it does, in a fresh `demo/` folder at the top of the repository:
 
-    python examples/kyrgyzstan-2021/demo.py [--dir DIR] [--seed N]
+1. generates the synthetic Kyrgyzstan 2021 election (2,494 stations; the hand count equals the
+   official national result) and creates its store (SQLite), one device key per station and
+   API tokens for commission staff;
+2. starts `tallyroom serve --publish-dir demo/site` on http://127.0.0.1:8000 — open it: the
+   site shows stations coming in as they report, a new snapshot every two seconds;
+3. replays the night: every station's scanner (machine) count first, then the hand count,
+   signed by the station's device, with light faults (duplicates, forged signatures, broken
+   bodies, a few conflicts, corrections and annulments of scanner results decided by two
+   people) — see `tallyroom simulate` and docs/simulate.md;
+4. runs the simulator's final check (every number equals the truth, every receipt is in the
+   ledger, nothing forged counted, `tallyroom verify` passes) and then checks the national
+   hand count against the official 2021 figures and the seats 15/12/9/7/6/5;
+5. keeps serving the site until Ctrl-C (set TALLYROOM_DEMO_EXIT=1, or pass --exit, to stop
+   after the checks instead).
+
+    python examples/kyrgyzstan-2021/demo.py [--dir DIR] [--port 8000] [--duration 120] [--exit]
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import asyncio
 import json
+import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from tallyroom.simulate import kyrgyzstan as kg
-from tallyroom.simulate.kyrgyzstan_data import PARTIES, TOOK_PART, WINNER_VOTES
+from tallyroom.simulate.faults import LIGHT_RATES
+from tallyroom.simulate.kyrgyzstan_data import PARTIES, STATIONS, TOOK_PART, WINNER_VOTES
+from tallyroom.simulate.run import SimulationConfig, SimulationResult, describe_result, simulate
 
 REPO = Path(__file__).resolve().parents[2]
+SEATS_2021 = [15, 12, 9, 7, 6, 5]
 
 
 def tallyroom(*args: str, capture: bool = False) -> str:
     """Run the `tallyroom` command line (the installed script beside this Python if any)."""
     script = Path(sys.executable).with_name("tallyroom")
     cmd = (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-c", "from tallyroom.cli import main; main()"]
+        [str(script)] if script.exists() else [sys.executable, "-c", "from tallyroom.cli import main; main()"]
     )
-    done = subprocess.run(
-        [*cmd, *args], check=False, text=True, stdout=subprocess.PIPE if capture else None
-    )
+    done = subprocess.run([*cmd, *args], check=False, text=True, stdout=subprocess.PIPE if capture else None)
     if done.returncode != 0:
         sys.exit(f"demo: `tallyroom {' '.join(args)}` failed with exit code {done.returncode}")
     return done.stdout or ""
 
 
-def _generic_csv_importer() -> bool:
-    try:
-        from tallyroom.importers.run import import_generic_csv  # noqa: F401
-    except ImportError:
-        return False
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
     return True
 
 
-def import_counts(db: Path, paths: dict[str, Path], kind: str) -> None:
-    csv_path = paths[kind]
-    if _generic_csv_importer():
-        tallyroom(
-            "--db", str(db), "import", "--format", "csv", "--mapping", str(paths["mapping"]),
-            "--count-kind", kind, str(csv_path),
-        )
-        return
-    # Without the generic CSV importer: the same pipeline, called directly.
-    from tallyroom.store.sql import open_store
-
-    with open_store(str(db)) as store:
-        report = kg.load_protocols(
-            store,
-            kg.read_protocols_csv(csv_path),
-            kind,
-            file_name=csv_path.name,
-            file_hash=hashlib.sha256(csv_path.read_bytes()).hexdigest(),
-        )
-    print(
-        f"{csv_path.name}: {report.rows:,} rows, {report.accepted:,} protocols accepted, "
-        f"{len(report.rejected):,} rejected"
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", type=Path, default=REPO / "demo", help="work folder (recreated)")
-    parser.add_argument("--seed", type=int, default=2021)
-    args = parser.parse_args(argv)
-    t0 = time.perf_counter()
-
-    folder: Path = args.dir
-    if folder.exists():
-        shutil.rmtree(folder)
-    paths = kg.write_example(folder, args.seed)
-    print(f"generated the Kyrgyzstan 2021 example (seed {args.seed}) in {folder}")
-    db = folder / "tallyroom.db"
-    tallyroom("--db", str(db), "init", str(paths["definition"]))
-    for kind in ("machine", "hand"):
-        import_counts(db, paths, kind)
+def check_official(db: Path) -> bool:
+    """The demo's own checks: the national hand count and the seats are the official ones."""
     for kind in ("machine", "hand"):
         print()
         tallyroom("--db", str(db), "results", "--contest", kg.PARTY_LIST, "--count-kind", kind)
-
     result = json.loads(
         tallyroom(
-            "--db", str(db), "results", "--contest", kg.PARTY_LIST, "--count-kind", "hand",
-            "--format", "json", capture=True,
+            "--db",
+            str(db),
+            "results",
+            "--contest",
+            kg.PARTY_LIST,
+            "--count-kind",
+            "hand",
+            "--format",
+            "json",
+            capture=True,
         )
     )
     votes = {c["id"]: c["votes"] for c in result["choices"]}
@@ -107,13 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     if wrong or (took_part is not None and took_part != TOOK_PART):
         print(f"MISMATCH with the official 2021 result: {wrong}, took part {took_part}")
-        return 1
+        return False
     names = {p.id: p.en for p in PARTIES}
     print(
         f"the hand count equals the official 2021 result: {TOOK_PART:,} voters took part; "
         + ", ".join(f"{names[p]} {v:,}" for p, v in WINNER_VOTES.items())
     )
-    print()
     seats = json.loads(
         tallyroom("--db", str(db), "seats", "--contest", kg.PARTY_LIST, "--format", "json", capture=True)
     )
@@ -123,11 +104,109 @@ def main(argv: list[str] | None = None) -> int:
         "0.5% in every region of voters who took part): "
         + ", ".join(f"{name} {n}" for name, n in sorted(won.items(), key=lambda kv: -kv[1]))
     )
-    if sorted(won.values(), reverse=True) != [15, 12, 9, 7, 6, 5]:
+    if sorted(won.values(), reverse=True) != SEATS_2021:
         print("MISMATCH with the official 2021 seats 15/12/9/7/6/5")
-        return 1
-    print(f"demo finished in {time.perf_counter() - t0:.1f} s; the store is {db}")
-    return 0
+        return False
+    return True
+
+
+def serve_until_interrupted(result: SimulationResult) -> None:
+    server = result.server
+    if server is None:
+        return
+    print()
+    print(f"still serving {result.url}/ (the site) and {result.url}/api/v1/ (the API); Ctrl-C to stop")
+    stop = {"now": False}
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop["now"] and server.proc is not None and server.proc.poll() is None:
+        time.sleep(0.2)
+    print("\nstopping the server …")
+    server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", type=Path, default=REPO / "demo", help="work folder (recreated)")
+    parser.add_argument("--seed", type=int, default=2021)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("TALLYROOM_DEMO_PORT", "8000")))
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=float(os.environ.get("TALLYROOM_DEMO_DURATION", "120")),
+        help="seconds over which the night is replayed (default 120)",
+    )
+    parser.add_argument(
+        "--exit",
+        action="store_true",
+        default=os.environ.get("TALLYROOM_DEMO_EXIT") == "1",
+        help="exit after the checks instead of serving until Ctrl-C (TALLYROOM_DEMO_EXIT=1)",
+    )
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+
+    folder: Path = args.dir.resolve()
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    port = args.port
+    if not port_free(args.host, port):
+        with socket.socket() as s:
+            s.bind((args.host, 0))
+            port = int(s.getsockname()[1])
+        print(f"port {args.port} is taken; using {port} instead")
+
+    def serving(url: str) -> None:
+        print()
+        print(f"    the site is live: {url}/    (stations appear as they report)")
+        print()
+
+    config = SimulationConfig(
+        stations=STATIONS,
+        seed=args.seed,
+        rates=LIGHT_RATES,
+        duration=args.duration,
+        db=str(folder / "tallyroom.db"),
+        publish_dir=folder / "site",
+        publish_every=2.0,
+        work=folder,
+        host=args.host,
+        port=port,
+        corrections=5,
+        annulments=5,
+        annul_kinds=("machine",),  # the hand count stays the official result
+        photo_rate=0.1,
+        on_serving=serving,
+        keep_serving=not args.exit,
+        wait_first_snapshot=True,
+        progress_every=10.0,
+    )
+    print(f"replaying election night in Kyrgyzstan, 28 November 2021, in {args.duration:g} s, in {folder}")
+    try:
+        result = asyncio.run(simulate(config))
+    except KeyboardInterrupt:
+        print("interrupted")
+        return 130
+    for line in describe_result(result):
+        print(line)
+    print(result.summary)
+    official = check_official(Path(result.db))
+    ok = result.ok and official
+    print()
+    print(
+        f"demo {'finished' if ok else 'FAILED'} in {time.perf_counter() - t0:.1f} s; "
+        f"the store is {result.db}, the published site {result.publish_dir}"
+    )
+    if not args.exit:
+        serve_until_interrupted(result)
+    elif result.server is not None:
+        result.server.stop()
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

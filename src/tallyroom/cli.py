@@ -524,3 +524,5 @@ def _intake_commands() -> list[click.Command]:
 
 for _command in _intake_commands():
     main.add_command(_command)
+main.add_command(__import__("tallyroom.simulate.cli", fromlist=["simulate"]).simulate)
+main.add_command(__import__("tallyroom.verify.cli", fromlist=["verify"]).verify)

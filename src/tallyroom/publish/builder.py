@@ -25,10 +25,12 @@ See docs/decisions/0005-publish-snapshots.md for the choices, docs/bulletin.md f
 from __future__ import annotations
 
 import fcntl
+import gc
 import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,13 +46,20 @@ from tallyroom.ledger.checkpoint import Checkpoint, sign_checkpoint
 from tallyroom.ledger.entry import EntryKind
 from tallyroom.publish import bulletin, exports, nist, sqlite_export
 from tallyroom.publish import gate as gate_mod
-from tallyroom.publish.files import FileInfo, SnapshotWriter, brotli_available
+from tallyroom.publish.files import FileInfo, SnapshotWriter, brotli_available, prestage
 from tallyroom.publish.i18n import LANGUAGES
-from tallyroom.publish.ledger_view import LedgerPrefix, election_of, protocol_entries, read_prefix
+from tallyroom.publish.ledger_view import (
+    LedgerCache,
+    LedgerPrefix,
+    definition_bytes,
+    election_of,
+    protocol_entries,
+)
 from tallyroom.publish.pages import Job, Site, static_dir
-from tallyroom.publish.results import DisplayHook, Results, present
-from tallyroom.publish.seats import all_projections
+from tallyroom.publish.results import DisplayHook, Results, Row, RowCache, present
+from tallyroom.publish.seats import all_projections, projection
 from tallyroom.store.sql import Store, StoreError
+from tallyroom.tally.rebuild import Rebuilt
 from tallyroom.tally.running import Tally
 
 _enc = msgspec.json.Encoder(order="deterministic")
@@ -130,6 +139,20 @@ def current_snapshot(out: Path) -> int | None:
     return int(name) if name.isdigit() else None
 
 
+def _remove_stale_staging(folder: Path) -> None:
+    """Remove staging folders left by publisher processes that are gone (``.staging-N-PID``)."""
+    for p in folder.glob(".staging-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def swap_current(out: Path, number: int) -> None:
     """Point ``current`` at ``snapshots/<number>`` atomically, then rewrite current.json."""
     tmp = out / f".current.{os.getpid()}.tmp"
@@ -174,6 +197,10 @@ class State:
     stations: dict[str, str]  # station key -> digest
     chunks: list[str]
     groups: dict[str, str] = field(default_factory=dict)  # station file group -> digest
+    root: str = ""  # Merkle root (hex) of the ledger prefix the snapshot was computed from
+    leaves: dict[str, str] = field(default_factory=dict)  # station key -> leaf hash (hex)
+    kinds: dict[str, list[str]] = field(default_factory=dict)  # published count kinds
+    salt: str = ""  # the site's salt (templates, catalogs, renderers) the pages were made with
 
     def to_json(self) -> bytes:
         return _enc.encode(self.__dict__)
@@ -213,11 +240,61 @@ class _Laps:
         self.t = now
 
 
+@dataclass
+class _Previous:
+    """The snapshot published last, as this publisher left it (saves reading its manifest
+    and state file back); trusted only for the same number in the same publish folder."""
+
+    number: int
+    state: State
+    files: dict[str, FileInfo]
+
+
+class _Prestage:
+    """A staging folder for snapshot N+1 filled with hard links to every file of snapshot N,
+    made in a background thread while the publisher waits for its next interval."""
+
+    def __init__(self, source: int, stage: Path, files: dict[str, FileInfo]) -> None:
+        self.source = source
+        self.stage = stage
+        self.files = dict(files)
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+        self.thread = threading.Thread(target=self._run, name="tallyroom-prestage", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            if self.stage.exists():
+                shutil.rmtree(self.stage)
+            self.stage.mkdir()
+            prestage(self.stage.parent / str(self.source), self.stage, self.files)
+        except BaseException as exc:  # reported by take(); the publisher then links itself
+            self.error = exc
+        self.seconds = time.perf_counter() - t0
+
+    def take(self, source: int | None) -> tuple[Path, dict[str, FileInfo]] | None:
+        """The prestaged folder if it was made from snapshot ``source``; else remove it."""
+        self.thread.join()
+        if self.error is None and source == self.source:
+            return self.stage, self.files
+        shutil.rmtree(self.stage, ignore_errors=True)
+        return None
+
+
 class Publisher:
     """Builds snapshots of one store into one publish folder.
 
-    Keep one instance for continuous publishing: it caches the compiled election and the
-    site's templates between snapshots.
+    Keep one instance for continuous publishing: it keeps what every snapshot needs from the
+    one before — the ledger entries it read and hashed, the tally it recomputed from them,
+    the rows and records the gate checked, the previous manifest — so that a snapshot costs
+    in proportion to what changed. Everything kept is either a pure function of ledger bytes
+    or tied to the (size, root) or snapshot number it belongs to, and checked before use.
+
+    ``prestage=True`` (continuous publishing) links the next snapshot's staging folder in the
+    background after each snapshot (see :mod:`.files`), so that at the next interval only the
+    files that changed are written.
     """
 
     def __init__(
@@ -232,6 +309,7 @@ class Publisher:
         display_hook: DisplayHook | None = None,
         clock: Callable[[], float] = time.time,
         workers: int | None = None,
+        prestage: bool = False,
     ) -> None:
         self.store = store
         self.out = Path(out)
@@ -243,11 +321,27 @@ class Publisher:
         self.clock = clock
         #: Processes that render pages (fork); 1 renders in this process.
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.prestage = prestage
         self._site: Site | None = None
         #: Station records by leaf hash (display step) and the gate's own memory; both are
         #: pure functions of ledger bytes, kept only while this publisher lives.
         self._display_cache: dict[bytes, Any] = {}
+        self._display_rows: RowCache = {}
         self._gate_memo = gate_mod.GateMemo()
+        self._ledger = LedgerCache()
+        #: The tally the gate recomputed from the ledger: (size, root, rebuilt).
+        self._rebuilt: tuple[int, bytes, Rebuilt] | None = None
+        self._previous: _Previous | None = None
+        self._snapshots: list[dict[str, Any]] | None = None
+        self._prestaged: _Prestage | None = None
+        #: Per leaf hash: the digest of its station record and its lines in the station files.
+        self._station_digest: dict[bytes, str] = {}
+        self._station_json: dict[bytes, bytes] = {}
+        self._station_csv: dict[bytes, bytes] = {}
+        #: Seat projections by (contest, kind), with the row digests they were made from.
+        self._seats: dict[tuple[str, str], tuple[tuple[str, ...], dict[str, Any] | None]] = {}
+        #: Per row key: (row object, digest) of the last digest computed.
+        self._row_digest: dict[tuple[str, str, str], tuple[Row, str]] = {}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -267,12 +361,51 @@ class Publisher:
             self._site = Site(election, self.languages, self.boundaries)
         return self._site
 
+    def _election(self, prefix: LedgerPrefix) -> CompiledElection:
+        """The election of ledger entry 0. The store's compiled election is the same object
+        when it was compiled from the same bytes (same SHA-256): compiling is a pure function
+        of them, so it is reused instead of parsing the definition again."""
+        sha = hashlib.sha256(definition_bytes(prefix)).hexdigest()
+        try:
+            mine = self.store.election()
+        except StoreError:
+            mine = None
+        if mine is not None and mine.sha256 == sha:
+            return mine
+        return election_of(prefix)
+
+    def _read_previous(self, number: int | None) -> tuple[State | None, dict[str, FileInfo]]:
+        if number is None:
+            return None, {}
+        mem = self._previous
+        if mem is not None and mem.number == number:
+            return mem.state, mem.files
+        state = State.load(self.out / ".state" / f"{number}.json")
+        files: dict[str, FileInfo] = {}
+        path = self.out / "snapshots" / str(number) / "manifest.json"
+        if path.exists():
+            man = json.loads(path.read_bytes())
+            files = {k: FileInfo.from_list(v) for k, v in man["files"].items()}
+            if state is not None and not state.root:
+                state.root = man["snapshot"]["root"]
+        return state, files
+
     # -- the one entry point -----------------------------------------------------------------
 
     def publish(self, force: bool = False) -> Outcome:
         t0 = time.perf_counter()
-        with publish_lock(self.out):
-            return self._publish(force, t0)
+        # The cyclic garbage collector would otherwise walk everything this publisher keeps
+        # (about a million objects for the Kyrgyz-sized election) in the middle of a snapshot:
+        # 0.3–0.6 s measured. Snapshots make almost no reference cycles; the collector runs
+        # again after the snapshot is out, when the caller next allocates.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            with publish_lock(self.out):
+                return self._publish(force, t0)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
     def _publish(self, force: bool, t0: float) -> Outcome:
         lap = _Laps(t0)
@@ -281,42 +414,73 @@ class Publisher:
         (self.out / ".state").mkdir(exist_ok=True)
         numbers = snapshot_numbers(self.out)
         prev_number = numbers[-1] if numbers else None
-        prev_state = State.load(self.out / ".state" / f"{prev_number}.json") if prev_number else None
+        _remove_stale_staging(self.out / "snapshots")
+        prev_state, prev_files = self._read_previous(prev_number)
         size, root, running = self._consistent_read()
         if prev_state is not None and not force and not self._has_news(prev_state.ledger_size, size):
             return Outcome("unchanged", prev_number, prev_state.ledger_size, time.perf_counter() - t0)
         lap("read-head")
-        prefix = read_prefix(self.store, size)
-        election = election_of(prefix)
+        prefix = self._ledger.read(self.store, size)
+        if prefix.root() != root:  # not an extension of what we hold: read it all again
+            self._ledger.reset()
+            self._rebuilt = None
+            prefix = self._ledger.read(self.store, size)
+        election = self._election(prefix)
         lap("read-ledger")
-        rebuilt_report = gate_mod.recompute(election, prefix)
+        base = self._rebuilt
+        self._rebuilt = None
+        if base is not None and (base[0] > size or prefix.root_at(base[0]) != base[1]):
+            base = None
+        rebuilt_report = gate_mod.recompute_from(
+            election, prefix, base[2] if base else None, base[0] if base else 0
+        )
         lap("rebuild")
         number = (prev_number or 0) + 1
         if rebuilt_report.rebuilt is None:
             return self._refuse(number, size, rebuilt_report, t0)
         rebuilt = rebuilt_report.rebuilt
-        entries = protocol_entries(election, prefix, rebuilt.active)
+        self._rebuilt = (size, prefix.root(), rebuilt)
+        entries = protocol_entries(election, prefix, rebuilt.active, self._ledger.protocols)
+        hooked = self.display_hook is not None
         results = present(
             election,
             running,
             entries,
             {k[2] for k in rebuilt.active},
             self.display_hook,
-            None if self.display_hook is not None else self._display_cache,
+            None if hooked else self._display_cache,
+            None if hooked else self._display_rows,
         )
         lap("display")
-        report = gate_mod.check(election, prefix, root, results, running, rebuilt, self._gate_memo)
+        previous = None
+        if prev_state is not None and prev_state.root:
+            previous = (prev_state.ledger_size, bytes.fromhex(prev_state.root))
+        report = gate_mod.check(
+            election,
+            prefix,
+            root,
+            results,
+            running,
+            rebuilt,
+            self._gate_memo,
+            entries=entries,
+            previous=previous,
+        )
         lap("gate")
         if not report.ok:
-            self._gate_memo.pending = set()
+            self._gate_memo.forget()
             return self._refuse(number, size, report, t0)
         note = self._sign(size, root)
         lap("checkpoint")
-        outcome = self._build(number, prev_number, prev_state, election, prefix, results, note, timings, lap)
+        outcome = self._build(
+            number, prev_number, prev_state, prev_files, election, prefix, results, note, timings, lap
+        )
         self._gate_memo.commit()
         outcome.checked_numbers = report.checked_numbers
         outcome.seconds = time.perf_counter() - t0
         self._status(outcome)
+        if self.prestage:
+            self._start_prestage(number)
         return outcome
 
     def _has_news(self, prev_size: int, size: int) -> bool:
@@ -337,6 +501,29 @@ class Publisher:
         self.store.add_checkpoint(cp.size, cp.root, cp.time, note)
         self.store.append_entry(EntryKind.CHECKPOINT, note)
         return note
+
+    # -- prestaging --------------------------------------------------------------------------
+
+    def _start_prestage(self, number: int) -> None:
+        mem = self._previous
+        if mem is None or mem.number != number:
+            return
+        stage = self.out / "snapshots" / f".staging-{number + 1}-{os.getpid()}"
+        self._prestaged = _Prestage(number, stage, mem.files)
+
+    def wait_prestaged(self) -> float:
+        """Wait for the background prestaging (if any); return the seconds it took."""
+        p = self._prestaged
+        if p is None:
+            return 0.0
+        p.thread.join()
+        return p.seconds
+
+    def close(self) -> None:
+        """Stop background work and remove an unused prestaged folder."""
+        p, self._prestaged = self._prestaged, None
+        if p is not None:
+            p.take(None)
 
     # -- refusals ----------------------------------------------------------------------------
 
@@ -373,6 +560,7 @@ class Publisher:
         number: int,
         prev_number: int | None,
         prev_state: State | None,
+        prev_files: dict[str, FileInfo],
         election: CompiledElection,
         prefix: LedgerPrefix,
         results: Results,
@@ -381,18 +569,26 @@ class Publisher:
         lap: Callable[[str], None],
     ) -> Outcome:
         out = self.out
-        stage = out / "snapshots" / f".staging-{number}-{os.getpid()}"
-        if stage.exists():
-            shutil.rmtree(stage)
-        stage.mkdir()
         prev_dir = out / "snapshots" / str(prev_number) if prev_number else None
-        prev_files: dict[str, FileInfo] = {}
-        if prev_dir is not None and (prev_dir / "manifest.json").exists():
-            man = json.loads((prev_dir / "manifest.json").read_bytes())
-            prev_files = {k: FileInfo.from_list(v) for k, v in man["files"].items()}
-        w = SnapshotWriter(stage, compress=self.compress, brotli=brotli_available())
+        if prev_dir is not None and not prev_files:
+            prev_dir = None
+        present: dict[str, FileInfo] = {}
+        staged = self._prestaged.take(prev_number) if self._prestaged is not None else None
+        self._prestaged = None
+        if staged is not None and staged[1] == prev_files:
+            stage, present = staged
+        else:
+            if staged is not None:
+                shutil.rmtree(staged[0], ignore_errors=True)
+            stage = out / "snapshots" / f".staging-{number}-{os.getpid()}"
+            if stage.exists():
+                shutil.rmtree(stage)
+            stage.mkdir()
+        lap("stage")
+        w = SnapshotWriter(stage, compress=self.compress, brotli=brotli_available(), present=present)
+        w.previous, w.prev_files = prev_dir, prev_files
         try:
-            outcome = self._write_all(
+            outcome, state = self._write_all(
                 w,
                 number,
                 prev_number,
@@ -405,7 +601,9 @@ class Publisher:
                 note,
                 lap,
             )
+            w.finish()
         except BaseException:
+            w.close()
             shutil.rmtree(stage, ignore_errors=True)
             raise
         final = out / "snapshots" / str(number)
@@ -424,9 +622,57 @@ class Publisher:
                 }
             ),
         )
+        files = dict(w.files)
+        files.pop("manifest.json", None)
+        self._previous = _Previous(number, state, files)
         lap("log")
         outcome.timings = timings
         return outcome
+
+    def _station_state(
+        self, results: Results, prev_state: State | None
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Digest and leaf hash of every station record, each digest computed once per leaf
+        hash (a record is a pure function of its ledger entry's bytes)."""
+        digests = self._station_digest
+        old_leaves = prev_state.leaves if prev_state else {}
+        old_digests = prev_state.stations if prev_state else {}
+        state: dict[str, str] = {}
+        leaves: dict[str, str] = {}
+        hooked = self.display_hook is not None
+        for k, r in results.stations.items():
+            key = _key(k)
+            leaf_hex = r["leaf_hash"]
+            leaves[key] = leaf_hex
+            leaf = bytes.fromhex(leaf_hex)
+            dg = None if hooked else digests.get(leaf)
+            if dg is None:
+                if old_leaves.get(key) == leaf_hex and key in old_digests and not hooked:
+                    dg = old_digests[key]
+                else:
+                    dg = _digest(r)
+                if not hooked:
+                    digests[leaf] = dg
+            state[key] = dg
+        return state, leaves
+
+    def _row_state(self, results: Results) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {}
+        memo = self._row_digest
+        hooked = self.display_hook is not None
+        for k, r in results.rows.items():
+            got = memo.get(k)
+            if got is not None and got[0] is r and not hooked:
+                dg = got[1]
+            else:
+                dg = _digest(r)
+                memo[k] = (r, dg)
+            out[_key(k)] = [
+                dg,
+                r["stations_reporting"],
+                r["took_part"] if r["took_part"] is not None else r["ballots_cast"],
+            ]
+        return out
 
     def _write_all(
         self,
@@ -441,7 +687,7 @@ class Publisher:
         results: Results,
         note: bytes,
         lap: Callable[[str], None],
-    ) -> Outcome:
+    ) -> tuple[Outcome, State]:
         root_hex = prefix.root().hex()
         published_at = utc_iso(self.clock())
         snapshot = {
@@ -453,119 +699,34 @@ class Publisher:
             "definition_sha256": election.sha256,
         }
         # -- what changed ----------------------------------------------------------------
-        row_state = {
-            _key(k): [
-                _digest(r),
-                r["stations_reporting"],
-                r["took_part"] if r["took_part"] is not None else r["ballots_cast"],
-            ]
-            for k, r in results.rows.items()
-        }
-        station_state = {_key(k): _digest(r) for k, r in results.stations.items()}
+        row_state = self._row_state(results)
+        station_state, leaves = self._station_state(results, prev_state)
         changes = self._changes(prev_state, results, row_state, station_state, snapshot)
         lap("changes")
-        # -- the bulletin ------------------------------------------------------------------
-        w.write("checkpoint.txt", note)
-        chunks = bulletin.write(
-            w,
-            self.store,
-            election,
-            prefix,
-            note,
-            prev_state.chunks if prev_state else [],
-            prev_dir,
-            prev_files,
-        )
-        lap("bulletin")
-        # -- seats and data exports -----------------------------------------------------------
-        seats = all_projections(election, results)
-        seat_docs = [seats[k] for k in sorted(seats)]
-        groups = exports.stations_by_group(election, results)
-        group_state = {
-            g: _digest([station_state[_key((r["contest"], r["station"], r["count_kind"]))] for r in rows])
-            for g, rows in groups.items()
-        }
-        old_groups = prev_state.groups if prev_state else {}
-        station_files = []
-        for g, rows in sorted(groups.items()):
-            pair = (f"data/stations/{g}.json", f"data/csv/stations/{g}.csv")
-            station_files.append(pair[0])
-            if (
-                prev_dir is not None
-                and old_groups.get(g) == group_state[g]
-                and all(r in prev_files for r in pair)
-            ):
-                for r in pair:
-                    w.link(prev_dir, r, prev_files[r])
-                continue
-            w.write(pair[0], exports.stations_json(g, rows))
-            w.write(pair[1], exports.stations_csv(election, rows))
-        w.write(
-            "data/results.json",
-            exports.json_bytes(
-                exports.results_document(election, results, snapshot, seat_docs, station_files)
-            ),
-        )
-        for level, data in exports.csv_levels(election, results).items():
-            w.write(f"data/csv/{level}.csv", data)
-        for (cid, kind), doc in sorted(seats.items()):
-            w.write(f"api/v1/results/seats/{cid}/{kind}.json", exports.json_bytes(doc))
-        w.write("changes.json", exports.json_bytes(changes))
-        for kind in sorted({k for ks in results.kinds.values() for k in ks}):
-            w.write(
-                f"data/nist-err-{kind}.json",
-                exports.json_bytes(nist.election_report(election, results, kind, snapshot)),
-            )
-        old_rows = prev_state.rows if prev_state else {}
-        old_stations = prev_state.stations if prev_state else {}
-        prev_db = prev_dir / "data/tallyroom.sqlite" if prev_dir is not None else None
-        if prev_db is not None and prev_db.exists() and prev_state is not None:
-            changed_rows = [
-                _split3(k)
-                for k in set(row_state) | set(old_rows)
-                if k not in row_state or k not in old_rows or row_state[k][0] != old_rows[k][0]
-            ]
-            changed_stations = [
-                _split3(k)
-                for k in set(station_state) | set(old_stations)
-                if station_state.get(k) != old_stations.get(k)
-            ]
-            db = sqlite_export.update(
-                prev_db.read_bytes(),
-                results,
-                snapshot,
-                changed_rows,
-                changed_stations,
-            )
-        else:
-            db = sqlite_export.build(election, results, snapshot)
-        w.write("data/tallyroom.sqlite", db)
-        lap("exports")
-        # -- rows, one file per (contest, count kind, area) -----------------------------------
+        # -- pages: planned now, rendered by worker processes while the exports are written --
+        site = self._site_for(election)
+        seats = self._projections(election, results, row_state)
+        snapshots = self._snapshot_list(snapshot)
         jobs_state: dict[str, str] = {}
         prev_jobs = prev_state.jobs if prev_state else {}
-        rendered = reused = 0
-        for key, row in results.rows.items():
-            rel = f"api/v1/results/{key[0]}/{key[2]}/{key[1]}.json"
-            dg = row_state[_key(key)][0]
-            jobs_state[f"row:{_key(key)}"] = dg
-            if prev_dir is not None and prev_jobs.get(f"row:{_key(key)}") == dg and rel in prev_files:
-                w.link(prev_dir, rel, prev_files[rel])
-            else:
-                w.write(rel, exports.json_bytes(row))
-        lap("rows")
-        # -- pages ------------------------------------------------------------------------------
-        site = self._site_for(election)
-        snapshots = self._snapshot_list(snapshot)
-        downloads = [
-            {"path": rel, "what": what, "size": w.files[rel].size, "sha256": w.files[rel].sha256}
-            for rel, what in self._download_list(w)
-        ]
-        for rel in ("site.css",):
-            w.write(f"static/{rel}", (static_dir() / rel).read_bytes())
         todo: list[Job] = []
         station_digests = {_split3(k): v for k, v in station_state.items()}
-        for job in site.jobs(results, seats, snapshot, changes, snapshots, downloads, station_digests):
+        row_digests = {_split3(k): v[0] for k, v in row_state.items()}
+        seat_digests = {k: _digest(v) for k, v in seats.items()}
+        known = self._known_station_pages(prev_state, results, station_state, site.salt.hex())
+        reused = 0
+        for job in site.jobs(
+            results,
+            seats,
+            snapshot,
+            changes,
+            snapshots,
+            None,
+            station_digests,
+            row_digests,
+            seat_digests,
+            known,
+        ):
             dg = job.digest(site.salt)
             jobs_state[job.key] = dg
             rels = [f"{lang}/{job.page}" for lang in site.languages] + [job.api]
@@ -580,11 +741,179 @@ class Publisher:
                 reused += 1
                 continue
             todo.append(job)
-        rendered = len(todo)
-        render_jobs(site, w, todo, snapshot, self.workers)
+        rendered = len(todo) + 1  # and the downloads page, made after the exports
+        lap("plan-pages")
+        render = start_render(site, w, todo, snapshot, self.workers)
+        lap("start-pages")
+        try:
+            return self._write_rest(
+                w,
+                render,
+                number,
+                snapshot,
+                prev_state,
+                prev_dir,
+                prev_files,
+                election,
+                prefix,
+                results,
+                note,
+                lap,
+                site,
+                seats,
+                row_state,
+                station_state,
+                leaves,
+                changes,
+                jobs_state,
+                rendered,
+                reused,
+            )
+        except BaseException:
+            render.abort()
+            raise
+
+    def _write_rest(
+        self,
+        w: SnapshotWriter,
+        render: Rendering,
+        number: int,
+        snapshot: dict[str, Any],
+        prev_state: State | None,
+        prev_dir: Path | None,
+        prev_files: dict[str, FileInfo],
+        election: CompiledElection,
+        prefix: LedgerPrefix,
+        results: Results,
+        note: bytes,
+        lap: Callable[[str], None],
+        site: Site,
+        seats: dict[tuple[str, str], dict[str, Any]],
+        row_state: dict[str, list[Any]],
+        station_state: dict[str, str],
+        leaves: dict[str, str],
+        changes: dict[str, Any],
+        jobs_state: dict[str, str],
+        rendered: int,
+        reused: int,
+    ) -> tuple[Outcome, State]:
+        """Everything after the pages were planned: the bulletin, exports, per-row files, the
+        downloads page, the read-back and the manifest."""
+        root_hex = snapshot["root"]
+        # -- the bulletin ------------------------------------------------------------------
+        w.write("checkpoint.txt", note)
+        chunks = bulletin.write(
+            w,
+            self.store,
+            election,
+            prefix,
+            note,
+            prev_state.chunks if prev_state else [],
+            prev_dir,
+            prev_files,
+        )
+        lap("bulletin")
+        # -- seats and data exports -----------------------------------------------------------
+        seat_docs = [seats[k] for k in sorted(seats)]
+        groups = exports.stations_by_group(election, results)
+        group_state = {
+            g: _digest([station_state[_key((r["contest"], r["station"], r["count_kind"]))] for r in rows])
+            for g, rows in groups.items()
+        }
+        old_groups = prev_state.groups if prev_state else {}
+        station_files = []
+        written_groups: list[str] = []
+        for g, rows in sorted(groups.items()):
+            pair = (f"data/stations/{g}.json", f"data/csv/stations/{g}.csv")
+            station_files.append(pair[0])
+            if (
+                prev_dir is not None
+                and old_groups.get(g) == group_state[g]
+                and all(r in prev_files for r in pair)
+            ):
+                for r in pair:
+                    w.link(prev_dir, r, prev_files[r])
+                continue
+            written_groups.append(pair[0])
+            w.write(pair[0], exports.stations_json_from(g, self._parts(rows, self._station_json, election)))
+            w.write(pair[1], exports.stations_csv_from(self._parts(rows, self._station_csv, election)))
+        lap("export-stations")
+        w.put(
+            "data/results.json",
+            exports.json_bytes(
+                exports.results_document(election, results, snapshot, seat_docs, station_files)
+            ),
+        )
+        lap("export-results")
+        for level, data in exports.csv_levels(election, results).items():
+            w.put(f"data/csv/{level}.csv", data)
+        lap("export-csv")
+        for (cid, kind), doc in sorted(seats.items()):
+            w.put(f"api/v1/results/seats/{cid}/{kind}.json", exports.json_bytes(doc))
+        w.write("changes.json", exports.json_bytes(changes))
+        for kind in sorted({k for ks in results.kinds.values() for k in ks}):
+            w.put(
+                f"data/nist-err-{kind}.json",
+                exports.json_bytes(nist.election_report(election, results, kind, snapshot)),
+            )
+        lap("export-nist")
+        old_rows = prev_state.rows if prev_state else {}
+        old_stations = prev_state.stations if prev_state else {}
+        prev_db = prev_dir / "data/tallyroom.sqlite" if prev_dir is not None else None
+        if prev_db is not None and prev_db.exists() and prev_state is not None:
+            changed_rows = [
+                _split3(k)
+                for k in set(row_state) | set(old_rows)
+                if k not in row_state or k not in old_rows or row_state[k][0] != old_rows[k][0]
+            ]
+            changed_stations = [
+                _split3(k)
+                for k in set(station_state) | set(old_stations)
+                if station_state.get(k) != old_stations.get(k)
+            ]
+            sqlite_export.update_file(
+                prev_db,
+                w.path_for("data/tallyroom.sqlite"),
+                results,
+                snapshot,
+                changed_rows,
+                changed_stations,
+            )
+            w.adopt("data/tallyroom.sqlite")
+        else:
+            w.write("data/tallyroom.sqlite", sqlite_export.build(election, results, snapshot))
+        lap("export-sqlite")
+        # -- rows, one file per (contest, count kind, area) -----------------------------------
+        prev_jobs = prev_state.jobs if prev_state else {}
+        written_rows: list[tuple[str, str, str]] = []
+        for key, row in results.rows.items():
+            rel = f"api/v1/results/{key[0]}/{key[2]}/{key[1]}.json"
+            dg = row_state[_key(key)][0]
+            jobs_state[f"row:{_key(key)}"] = dg
+            if prev_dir is not None and prev_jobs.get(f"row:{_key(key)}") == dg and rel in prev_files:
+                w.link(prev_dir, rel, prev_files[rel])
+            else:
+                w.write(rel, exports.json_bytes(row))
+                written_rows.append(key)
+        lap("rows")
+        # -- pages ------------------------------------------------------------------------------
+        render.finish()
+        w.put("static/site.css", (static_dir() / "site.css").read_bytes())
+        downloads = [
+            {"path": rel, "what": what, "size": w.files[rel].size, "sha256": w.files[rel].sha256}
+            for rel, what in self._download_list(w)
+        ]
+        render_jobs(site, w, [site.downloads_job(snapshot, downloads)], snapshot, 1)
         lap("pages")
         # -- read back what the gate checked -----------------------------------------------------
-        problems = gate_mod.check_files(w.root, results)
+        full = prev_dir is None
+        problems = gate_mod.check_files(
+            w.root,
+            results,
+            None if full else written_groups,
+            None if full else written_rows,
+            {g: len(rows) for g, rows in groups.items()},
+        )
         if problems:
             raise PublishError("written files differ from the checked rows: " + "; ".join(problems[:5]))
         lap("read-back")
@@ -596,11 +925,23 @@ class Publisher:
             "files": {rel: info.to_list() for rel, info in sorted(w.files.items())},
         }
         w.write("manifest.json", exports.json_bytes(manifest))
-        state = State(number, prefix.size, jobs_state, row_state, station_state, chunks, group_state)
+        state = State(
+            number,
+            prefix.size,
+            jobs_state,
+            row_state,
+            station_state,
+            chunks,
+            group_state,
+            root_hex,
+            leaves,
+            results.kinds,
+            site.salt.hex(),
+        )
         _atomic_write(self.out / ".state" / f"{number}.json", state.to_json())
-        self._append_snapshot_list(snapshot)
+        self._append_snapshot_list(self._snapshot_list(snapshot))
         lap("manifest")
-        return Outcome(
+        outcome = Outcome(
             "published",
             number,
             prefix.size,
@@ -612,10 +953,68 @@ class Publisher:
             rows_changed=changes["rows_changed_total"],
             protocols_new=changes["new_protocols_total"],
         )
+        return outcome, state
+
+    def _known_station_pages(
+        self, prev: State | None, results: Results, station_state: dict[str, str], salt: str
+    ) -> dict[str, str]:
+        """Digests of the station pages whose inputs did not change since ``prev``: same
+        templates, same count kinds, and none of the station's records changed."""
+        if prev is None or prev.salt != salt or prev.kinds != results.kinds:
+            return {}
+        old = prev.stations
+        changed = {_split3(k)[1] for k, v in station_state.items() if old.get(k) != v}
+        changed.update(_split3(k)[1] for k in old.keys() - station_state.keys())
+        prefix = "page:station:"
+        return {
+            key: dg
+            for key, dg in prev.jobs.items()
+            if key.startswith(prefix) and key[len(prefix) :] not in changed
+        }
+
+    def _projections(
+        self, election: CompiledElection, results: Results, row_state: dict[str, list[Any]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Seat projections; one whose rows (the contest's own area and the areas of its
+        regional threshold) did not change is the projection made before."""
+        if self.display_hook is not None:
+            return all_projections(election, results)
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        cache = self._seats
+        for contest in election.contests:
+            rules = contest.contest.allocation
+            areas = [contest.contest.area]
+            if rules is not None and rules.regional_threshold is not None:
+                areas.extend(rules.regional_threshold.areas)
+            for kind in results.kinds.get(contest.id, ()):
+                sig = tuple(row_state.get(_key((contest.id, a, kind)), ["-"])[0] for a in areas)
+                got = cache.get((contest.id, kind))
+                if got is None or got[0] != sig:
+                    got = (sig, projection(election, contest, kind, results))
+                    cache[(contest.id, kind)] = got
+                if got[1] is not None:
+                    out[(contest.id, kind)] = got[1]
+        return out
+
+    def _parts(self, rows: list[Row], cache: dict[bytes, bytes], election: CompiledElection) -> list[bytes]:
+        """Each record's part of a station file, kept by leaf hash (unless a display hook may
+        have changed records)."""
+        make = exports.station_json_part if cache is self._station_json else None
+        hooked = self.display_hook is not None
+        out = []
+        for r in rows:
+            leaf = bytes.fromhex(r["leaf_hash"])
+            got = None if hooked else cache.get(leaf)
+            if got is None:
+                got = make(r) if make is not None else exports.station_csv_part(election, r)
+                if not hooked:
+                    cache[leaf] = got
+            out.append(got)
+        return out
 
     def _download_list(self, w: SnapshotWriter) -> list[tuple[str, str]]:
         out = []
-        for rel in sorted(w.files):
+        for rel in sorted(r for r in w.files if r.startswith(("data/", "bulletin/"))):
             if rel == "data/results.json":
                 out.append((rel, "results"))
             elif rel.startswith("data/stations/"):
@@ -662,17 +1061,17 @@ class Publisher:
                     }
                 )
         new_protocols = []
-        for key in sorted(station_state, key=lambda k: results.stations[_split3(k)]["ledger_index"]):
-            if old_stations.get(key) != station_state[key]:
-                cid, sid, kind = key.split("|")
-                new_protocols.append(
-                    {
-                        "contest": cid,
-                        "station": sid,
-                        "count_kind": kind,
-                        "ledger_index": results.stations[(cid, sid, kind)]["ledger_index"],
-                    }
-                )
+        changed = [k for k, v in station_state.items() if old_stations.get(k) != v]
+        for key in sorted(changed, key=lambda k: results.stations[_split3(k)]["ledger_index"]):
+            cid, sid, kind = key.split("|")
+            new_protocols.append(
+                {
+                    "contest": cid,
+                    "station": sid,
+                    "count_kind": kind,
+                    "ledger_index": results.stations[(cid, sid, kind)]["ledger_index"],
+                }
+            )
         return {
             "format": "tallyroom-changes/1",
             "snapshot": snapshot["number"],
@@ -686,65 +1085,126 @@ class Publisher:
         }
 
     def _snapshot_list(self, snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-        path = self.out / ".state" / "snapshots.json"
-        try:
-            items: list[dict[str, Any]] = json.loads(path.read_bytes())
-        except (OSError, ValueError):
-            items = []
-        items = [s for s in items if s["number"] < snapshot["number"]]
+        """Every snapshot up to this one (kept in memory between snapshots of this publisher)."""
+        mem = self._snapshots
+        if mem is not None and mem and mem[-1]["number"] == snapshot["number"] - 1:
+            items = list(mem)
+        else:
+            path = self.out / ".state" / "snapshots.json"
+            try:
+                items = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                items = []
+            items = [s for s in items if s["number"] < snapshot["number"]]
         items.append({k: snapshot[k] for k in ("number", "ledger_size", "root", "published_at")})
         return items
 
-    def _append_snapshot_list(self, snapshot: dict[str, Any]) -> None:
-        _atomic_write(
-            self.out / ".state" / "snapshots.json", json.dumps(self._snapshot_list(snapshot)).encode()
-        )
+    def _append_snapshot_list(self, items: list[dict[str, Any]]) -> None:
+        _atomic_write(self.out / ".state" / "snapshots.json", json.dumps(items).encode())
+        self._snapshots = items
 
 
-_WORKER: tuple[Site, Path, bool, bool, dict[str, Any]] | None = None
+_WORKER: tuple[Site, Path, bool, bool, dict[str, Any], list[Job]] | None = None
 #: Below this many pages a process pool costs more than it saves.
 PARALLEL_MIN = 48
 
 
-def _render_chunk(jobs: list[Job]) -> dict[str, list[Any]]:
+def _render_chunk(indices: list[int]) -> dict[str, list[Any]]:
     assert _WORKER is not None
-    site, root, compress, br, snapshot = _WORKER
+    site, root, compress, br, snapshot, jobs = _WORKER
     w = SnapshotWriter(root, compress=compress, brotli=br)
-    for job in jobs:
-        for rel, data in site.produce(job, None if job.volatile else snapshot).items():
-            w.write(rel, data)
+    try:
+        for i in indices:
+            job = jobs[i]
+            for rel, data in site.produce(job, None if job.volatile else snapshot).items():
+                w.write(rel, data)
+    finally:
+        w.close()
     return {rel: info.to_list() for rel, info in w.files.items()}
+
+
+class Rendering:
+    """Pages being rendered: by forked workers in the background, or in :meth:`finish`."""
+
+    def __init__(
+        self,
+        site: Site,
+        w: SnapshotWriter,
+        jobs: list[Job],
+        snapshot: dict[str, Any],
+        pool: Any = None,
+        results: Any = None,
+    ) -> None:
+        self.site, self.w, self.jobs, self.snapshot = site, w, jobs, snapshot
+        self.pool, self.results = pool, results
+
+    def abort(self) -> None:
+        """Stop the workers (the snapshot is being abandoned)."""
+        global _WORKER
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+            self.jobs = []
+            _WORKER = None
+
+    def finish(self) -> None:
+        """Wait for the workers (or render here) and record every file written."""
+        global _WORKER
+        w = self.w
+        if self.pool is None:
+            for job in self.jobs:
+                for rel, data in self.site.produce(job, None if job.volatile else self.snapshot).items():
+                    w.write(rel, data)
+            return
+        pool, self.pool = self.pool, None
+        try:
+            for files in self.results:
+                for rel, info in files.items():
+                    w.files[rel] = FileInfo.from_list(info)
+                    w.written += 1
+            pool.close()
+            pool.join()
+        finally:
+            pool.terminate()
+            _WORKER = None
+
+
+def start_render(
+    site: Site, w: SnapshotWriter, jobs: list[Job], snapshot: dict[str, Any], workers: int
+) -> Rendering:
+    """Start rendering every job's files, in ``workers`` forked processes when worth it.
+
+    Workers build the page data themselves (they inherit the checked results by fork) and
+    send back only each file's hash, size and encodings; meanwhile this process goes on with
+    other files (the exports). Nothing a worker writes is visible before the snapshot is.
+    """
+    global _WORKER
+    if workers <= 1 or len(jobs) < PARALLEL_MIN:
+        return Rendering(site, w, jobs, snapshot)
+    import multiprocessing
+
+    if w.present:  # prestaged links of pages about to be written again: remove them first
+        for job in jobs:
+            for rel in [f"{lang}/{job.page}" for lang in site.languages] + [job.api]:
+                w.discard(rel)
+    for job in jobs:  # make sure every folder exists before the workers write into them
+        for lang in site.languages:
+            w.dirs.fd(f"{lang}/{job.page}".rpartition("/")[0])
+        w.dirs.fd(job.api.rpartition("/")[0])
+    site.prepare()
+    _WORKER = (site, w.root, w.compress, w.brotli, snapshot, jobs)
+    size = max(16, len(jobs) // (workers * 8))
+    chunks = [list(range(i, min(i + size, len(jobs)))) for i in range(0, len(jobs), size)]
+    pool = multiprocessing.get_context("fork").Pool(workers)
+    return Rendering(site, w, jobs, snapshot, pool, pool.imap_unordered(_render_chunk, chunks))
 
 
 def render_jobs(
     site: Site, w: SnapshotWriter, jobs: list[Job], snapshot: dict[str, Any], workers: int
 ) -> None:
-    """Render and write every job's files, in ``workers`` forked processes when worth it."""
-    global _WORKER
-    if workers <= 1 or len(jobs) < PARALLEL_MIN:
-        for job in jobs:
-            for rel, data in site.produce(job, None if job.volatile else snapshot).items():
-                w.write(rel, data)
-        return
-    import multiprocessing
-
-    for lang in site.languages:  # compile templates once, before the fork
-        for name in ("national.html", "area.html", "station.html"):
-            site.env(lang).get_template(name)
-    for job in jobs:  # page data is built here; workers only render and write
-        job.materialize()
-        job.make = None
-    _WORKER = (site, w.root, w.compress, w.brotli, snapshot)
-    size = max(16, len(jobs) // (workers * 8))
-    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for files in pool.imap_unordered(_render_chunk, chunks):
-                for rel, info in files.items():
-                    w.files[rel] = FileInfo.from_list(info)
-                    w.written += 1
-    finally:
-        _WORKER = None
+    """Render and write every job's files (see :func:`start_render`)."""
+    start_render(site, w, jobs, snapshot, workers).finish()
 
 
 def _main_contests(results: Results) -> set[str]:
@@ -758,7 +1218,23 @@ def publish_loop(
     stop: Callable[[], bool],
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> None:
-    """Publish every ``every`` seconds until ``stop()``; errors are recorded, never raised."""
+    """Publish every ``every`` seconds until ``stop()``; errors are recorded, never raised.
+
+    Continuous publishing prestages: after each snapshot the next staging folder is linked in
+    the background while the loop waits (see :mod:`.files`)."""
+    publisher.prestage = True
+    try:
+        _loop(publisher, every, stop, on_outcome)
+    finally:
+        publisher.close()
+
+
+def _loop(
+    publisher: Publisher,
+    every: float,
+    stop: Callable[[], bool],
+    on_outcome: Callable[[Outcome], None] | None,
+) -> None:
     while not stop():
         started = time.monotonic()
         try:

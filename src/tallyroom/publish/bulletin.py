@@ -45,8 +45,8 @@ def write(
     """Write the bulletin; return the names of the *full* entry chunks (reusable later)."""
     definition = definition_bytes(prefix)
     ext = "json" if definition.lstrip()[:1] == b"{" else "yaml"
-    w.write(f"bulletin/definition.{ext}", definition)
-    w.write("bulletin/commission.vkey", (verify_key_string(store) + "\n").encode())
+    w.put(f"bulletin/definition.{ext}", definition)
+    w.put("bulletin/commission.vkey", (verify_key_string(store) + "\n").encode())
     lines = []
     own, _ = parse_signed_checkpoint(note)
     for size, root, ts, cp_note in store.checkpoints():
@@ -57,7 +57,7 @@ def write(
     stations: dict[str, dict[str, object]] = {
         s.id: {"key": s.key, "key_changes": []} for s in election.stations
     }
-    w.write("bulletin/stations.json", json_bytes({"format": "tallyroom-stations/1", "stations": stations}))
+    w.put("bulletin/stations.json", json_bytes({"format": "tallyroom-stations/1", "stations": stations}))
     full: list[str] = []
     reusable = set(prev_chunks)
     for start in range(0, prefix.size, CHUNK):

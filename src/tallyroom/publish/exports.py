@@ -143,13 +143,26 @@ def csv_levels(election: CompiledElection, results: Results) -> dict[str, bytes]
     return {level: buf.getvalue().encode("utf-8") for level, (buf, _) in buffers.items()}
 
 
+_GROUPS: dict[int, tuple[CompiledElection, dict[str, str]]] = {}
+
+
+def _groups_of(election: CompiledElection) -> dict[str, str]:
+    """Station id -> its file group (kept per election)."""
+    got = _GROUPS.get(id(election))
+    if got is None or got[0] is not election:
+        got = (election, {s.id: station_group(election, i) for i, s in enumerate(election.stations)})
+        _GROUPS.clear()
+        _GROUPS[id(election)] = got
+    return got[1]
+
+
 def stations_by_group(election: CompiledElection, results: Results) -> dict[str, list[Row]]:
-    out: dict[str, list[Row]] = {}
-    for key in sorted(results.stations):
-        row = results.stations[key]
-        si = election.station_index[row["station"]]
-        out.setdefault(station_group(election, si), []).append(row)
-    return out
+    groups = _groups_of(election)
+    keys: dict[str, list[tuple[str, str, str]]] = {}
+    for key in results.stations:
+        keys.setdefault(groups[key[1]], []).append(key)
+    stations = results.stations
+    return {g: [stations[k] for k in sorted(ks)] for g, ks in keys.items()}
 
 
 def stations_csv(election: CompiledElection, rows: list[Row]) -> bytes:
@@ -172,3 +185,82 @@ def stations_json(group: str, rows: list[Row]) -> bytes:
             "stations": [compact_station(r) for r in rows],
         }
     )
+
+
+def station_json_part(row: Row) -> bytes:
+    """One record of :func:`stations_json`, encoded as it appears there."""
+    return _enc.encode(compact_station(row))
+
+
+def stations_json_from(group: str, parts: Iterable[bytes]) -> bytes:
+    """:func:`stations_json` from records encoded one by one (the same bytes: canonical JSON
+    is the concatenation of its parts; keys ``format`` < ``group`` < ``stations``)."""
+    return b"".join(
+        (
+            b'{"format":"tallyroom-stations-results/1","group":',
+            _enc.encode(group),
+            b',"stations":[',
+            b",".join(parts),
+            b"]}\n",
+        )
+    )
+
+
+_QUOTED: dict[str, str] = {}
+
+
+def _field(value: Any) -> str:
+    """One CSV field as ``csv.writer`` writes it in a row of several (QUOTE_MINIMAL)."""
+    if value is None:
+        return ""
+    if value.__class__ is int:
+        return str(value)
+    text = str(value)
+    got = _QUOTED.get(text)
+    if got is None:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([text, ""])
+        got = buf.getvalue()[:-2]  # drop the second, empty field and the line end
+        if len(_QUOTED) < 100_000:
+            _QUOTED[text] = got
+    return got
+
+
+def station_csv_part(election: CompiledElection, row: Row) -> bytes:
+    """The lines of one record in :func:`stations_csv` (without the header): the same bytes
+    as ``csv.writer`` gives (tests compare them), written field by field."""
+    base = row["percent_base"]
+    head = ",".join(
+        map(
+            _field,
+            (
+                "stations",
+                row["contest"],
+                row["count_kind"],
+                "true" if row["official"] else "false",
+                row["station"],
+                name_in(election.stations[election.station_index[row["station"]]].name),
+                row["stations_reporting"],
+                row["stations_expected"],
+                row["registered"],
+                row["took_part"],
+                row["ballots_cast"],
+                row["valid"],
+                row["invalid"],
+                row["turnout_percent"],
+                base["figure"],
+                base["value"],
+            ),
+        )
+    )
+    lines = [
+        f"{head},{_field(c['id'])},{_field(c['name'])},{_field(c['votes'])},{_field(c['percent'])}\n"
+        for c in row["choices"]
+    ]
+    return "".join(lines).encode("utf-8")
+
+
+def stations_csv_from(parts: Iterable[bytes]) -> bytes:
+    """:func:`stations_csv` from records written one by one."""
+    buf, _ = _writer()
+    return buf.getvalue().encode("utf-8") + b"".join(parts)

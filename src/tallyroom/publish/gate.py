@@ -22,24 +22,34 @@ kind, and the numbers involved.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tallyroom.definition.compiled import CompiledElection
+from tallyroom.ledger.entry import EntryKind
 from tallyroom.publish.ledger_view import LedgerPrefix, definition_bytes, protocol_entries
 from tallyroom.publish.results import (
+    ProtocolEntry,
     Results,
     Row,
+    RowCache,
+    RowKey,
+    StationKey,
     area_rows,
     published_kinds,
     station_protocols,
 )
-from tallyroom.tally.invariants import check_row, check_tally
+from tallyroom.tally.invariants import (
+    InvariantFailure,
+    _order_failures,
+    check_row,
+    check_tally,
+)
 from tallyroom.tally.rebuild import RebuildError, Rebuilt, rebuild
 from tallyroom.tally.report import ChoiceResult, TallyRow, percent
-from tallyroom.tally.running import Tally
+from tallyroom.tally.running import Tally, TallyKey, Totals
 
 #: At most this many failures are recorded per check (the first ones, in a stable order).
 MAX_PER_CHECK = 50
@@ -101,18 +111,46 @@ def _numbers(row: Row) -> int:
 
 
 @dataclass
+class _Passed:
+    """What passed every check in one snapshot: the objects themselves, so that the next
+    snapshot can recognise what is unchanged by identity (``is``) and check only the rest."""
+
+    kinds: dict[str, list[str]]
+    #: (contest, station, kind) -> ledger index of every protocol in force, recomputed.
+    active: dict[tuple[int, int, str], int]
+    #: Published area rows that equalled their recomputed row and passed every check.
+    rows: dict[RowKey, Row]
+    #: Published station record -> the recomputed record it equalled; both passed.
+    stations: dict[StationKey, tuple[Row, Row]]
+
+
+@dataclass
 class GateMemo:
-    """What a long-running publisher may remember between snapshots: station records the gate
-    computed itself (by leaf hash: a pure function of the entry's bytes) and the leaf hashes
-    whose records passed every check. ``commit()`` only after the snapshot was published."""
+    """What a long-running publisher may remember between snapshots.
+
+    * ``stations``: station records the gate computed itself, by leaf hash (a pure function
+      of the entry's bytes); ``rows``: area rows the gate computed itself, by their totals (a
+      row is a pure function of its contest, area, count kind and recomputed totals).
+    * ``passed``: what passed every check in the last *published* snapshot (``commit()`` is
+      called only after publishing). With it the gate checks incrementally: a published row
+      or record that is the very object that passed last time, and still equals the freshly
+      recomputed one, need not have its own arithmetic checked again; sums of children and the
+      recomputed tally's invariants are checked again wherever anything below changed.
+    """
 
     stations: dict[bytes, Row] = field(default_factory=dict)
-    checked: set[bytes] = field(default_factory=set)
-    pending: set[bytes] = field(default_factory=set)
+    rows: RowCache = field(default_factory=dict)
+    passed: _Passed | None = None
+    pending: _Passed | None = None
 
     def commit(self) -> None:
-        self.checked |= self.pending
-        self.pending = set()
+        if self.pending is not None:
+            self.passed = self.pending
+        self.pending = None
+
+    def forget(self) -> None:
+        """Drop what a refused snapshot staged."""
+        self.pending = None
 
 
 def recompute(election: CompiledElection, prefix: LedgerPrefix) -> GateReport:
@@ -126,6 +164,44 @@ def recompute(election: CompiledElection, prefix: LedgerPrefix) -> GateReport:
     return report
 
 
+#: Entry kinds after which the recomputed tally may be extended by folding in the new entries
+#: alone: they only add protocols (or add nothing). Corrections and annulments change what
+#: counts, so any of them — or any kind not listed — makes the gate recompute from entry 0.
+FOLDABLE = frozenset({str(EntryKind.PROTOCOL), str(EntryKind.CHECKPOINT), str(EntryKind.SNAPSHOT)})
+
+
+def recompute_from(
+    election: CompiledElection, prefix: LedgerPrefix, base: Rebuilt | None, base_size: int
+) -> GateReport:
+    """The tally of ``prefix`` recomputed from ledger bytes, reusing ``base``: the tally the
+    gate recomputed itself for the first ``base_size`` entries of the same prefix.
+
+    The caller guarantees that ``prefix`` extends the prefix ``base`` was computed from (the
+    publisher holds those entries in memory and has checked that the Merkle root of the whole
+    prefix is the root of the checkpoint it signs). Only protocols are then added: ``rebuild``
+    of the new entries alone, merged into ``base``. A protocol for a key that already counts is
+    an error for the whole ledger, so it sends the gate to the full recomputation, which reports
+    it; so does any entry kind outside :data:`FOLDABLE`. The result equals ``recompute`` over the
+    whole prefix (tests/publish/test_publish_incremental.py checks that on random ledgers).
+    ``base`` is updated in place and returned.
+    """
+    if base is None or base_size > prefix.size:
+        return recompute(election, prefix)
+    new = prefix.entries[base_size:]
+    if any(e.kind not in FOLDABLE for e in new):
+        return recompute(election, prefix)
+    try:
+        delta = rebuild(election, ((e.index, e.data) for e in new))
+    except (RebuildError, ValueError, KeyError):
+        return recompute(election, prefix)
+    if not delta.active.keys().isdisjoint(base.active.keys()):
+        return recompute(election, prefix)
+    base.tally.merge(delta.tally)
+    base.active.update(delta.active)
+    base.protocols += delta.protocols
+    return GateReport([], base)
+
+
 def check(
     election: CompiledElection,
     prefix: LedgerPrefix,
@@ -134,15 +210,25 @@ def check(
     running: Tally | None,
     rebuilt: Rebuilt,
     memo: GateMemo | None = None,
+    *,
+    entries: Sequence[ProtocolEntry] | None = None,
+    previous: tuple[int, bytes] | None = None,
 ) -> GateReport:
     """Run every check on the published ``results``; publish only if ``report.ok``.
 
-    ``rebuilt`` comes from :func:`recompute` over the same prefix; ``checkpoint_root`` is the
-    root the snapshot's checkpoint will certify.
+    ``rebuilt`` comes from :func:`recompute` (or :func:`recompute_from`) over the same prefix;
+    ``checkpoint_root`` is the root the snapshot's checkpoint will certify; ``previous`` is the
+    (size, root) of the snapshot published before, which this prefix must extend; ``entries``
+    are the counted protocols of ``rebuilt`` (computed here when not given).
+
+    With a ``memo`` that holds what passed in the last published snapshot, work is in
+    proportion to what changed: see :class:`GateMemo`. Every published row and record is
+    still compared with the recomputed one, except records that are the very objects that
+    were compared last time with a recomputed record that is itself unchanged.
     """
     out = _Collector()
     report = GateReport(out.failures, rebuilt)
-    # 1. The ledger prefix is the one the checkpoint certifies.
+    # 1. The ledger prefix is the one the checkpoint certifies, and extends the last snapshot's.
     root = prefix.root()
     if root != checkpoint_root:
         out.add(
@@ -150,11 +236,35 @@ def check(
             f"size {prefix.size}",
             f"entries hash to {root.hex()}, the checkpoint says {checkpoint_root.hex()}",
         )
+    if previous is not None:
+        old_size, old_root = previous
+        got = prefix.root_at(old_size) if old_size <= prefix.size else None
+        if got != old_root:
+            out.add(
+                "ledger-root",
+                f"size {old_size}",
+                f"the ledger does not extend the previous snapshot's (root {old_root.hex()})",
+            )
     if election.sha256 != hashlib.sha256(definition_bytes(prefix)).hexdigest():
         out.add("definition", "entry 0", "entry 0 is not the definition the snapshot names")
-    # 2. The recomputed tally keeps the structural invariants.
+    memo = memo if memo is not None else GateMemo()
+    kinds = published_kinds(election, {k[2] for k in rebuilt.active})
+    passed = memo.passed
+    if passed is not None and passed.kinds != kinds:
+        passed = None
+    active = {k: v[0] for k, v in rebuilt.active.items()}
+    changed: set[tuple[int, int, str]] | None = None
+    if passed is not None:
+        old = passed.active
+        changed = {k for k, i in active.items() if old.get(k) != i}
+        changed.update(old.keys() - active.keys())
+    # 2. The recomputed tally keeps the structural invariants (where anything changed).
     stations = {k: v[1] for k, v in rebuilt.active.items()}
-    for f in check_tally(election, rebuilt.tally, stations):
+    if changed is None:
+        failures = check_tally(election, rebuilt.tally, stations)
+    else:
+        failures = tally_invariants(election, rebuilt.tally, stations, _dirty_tally(election, changed))
+    for f in failures:
         out.add(f.invariant, f"{f.contest} / {f.area} / {f.count_kind}", f"recomputed tally: {f.message}")
     # 3. The running tally equals the recomputed one.
     if running is not None:
@@ -171,41 +281,190 @@ def check(
                     "the running tally differs from the tally recomputed from the ledger",
                 )
     # 4. Every published number equals the recomputed one.
-    kinds = published_kinds(election, {k[2] for k in rebuilt.active})
     if kinds != results.kinds:
         out.add("count-kinds", "election", f"published kinds {results.kinds} ≠ {kinds}")
-    expected_rows = area_rows(election, rebuilt.tally, kinds)
+    expected_rows = expected_area_rows(election, rebuilt.tally, kinds, memo)
     _compare(out, "published-equals-recomputed", expected_rows, results.rows)
-    memo = memo if memo is not None else GateMemo()
-    entries = protocol_entries(election, prefix, rebuilt.active)
+    if entries is None:
+        entries = protocol_entries(election, prefix, rebuilt.active)
     expected_stations = station_protocols(election, entries, memo.stations)
-    _compare(out, "published-protocol-equals-ledger", expected_stations, results.stations)
-    # 5. The published rows add up by themselves. A station record equal to its recomputed
-    # record that already passed these checks in an earlier snapshot need not be checked again.
+    old_stations = passed.stations if passed is not None else {}
+    unchanged: set[StationKey] = set()
+    for skey, srow in results.stations.items():
+        seen = old_stations.get(skey)
+        if seen is not None and seen[0] is srow and seen[1] is expected_stations.get(skey):
+            unchanged.add(skey)
+    _compare(
+        out,
+        "published-protocol-equals-ledger",
+        expected_stations,
+        results.stations,
+        skip=unchanged,
+    )
+    # 5. The published rows add up by themselves. A row or record that is the object that
+    # passed these checks in the last published snapshot (and equals its recomputed value,
+    # checked above) is not checked again on its own.
+    old_rows = passed.rows if passed is not None else {}
+    dirty_rows: set[RowKey] = set()
     for rkey, row in results.rows.items():
+        if old_rows.get(rkey) is row:
+            continue
+        dirty_rows.add(rkey)
         for name, message in check_published_row(row):
             out.add(name, _where(rkey), message)
-    leaf = {
-        (election.contests[p.contest].id, election.stations[p.station].id, p.count_kind): p.leaf_hash
-        for p in entries
-    }
+    dirty_stations: set[StationKey] = set()
     for rkey, row in results.stations.items():
-        h = leaf.get(rkey)
-        if h is not None and h in memo.checked and row == expected_stations.get(rkey):
+        if rkey in unchanged:
             continue
-        problems = check_published_row(row)
-        for name, message in problems:
+        dirty_stations.add(rkey)
+        for name, message in check_published_row(row):
             out.add(name, _where(rkey), message)
-        if h is not None and not problems and row == expected_stations.get(rkey):
-            memo.pending.add(h)
-    for f2 in children_sum(election, results):
+    if passed is None:
+        parents = None
+    else:
+        parents = _dirty_parents(election, dirty_rows, dirty_stations)
+        parents.update(_dirty_parents(election, set(old_rows.keys() - results.rows.keys()), set()))
+        parents.update(_dirty_parents(election, set(), set(old_stations.keys() - results.stations.keys())))
+    for f2 in children_sum(election, results, parents):
         out.add("children-sum-to-parent", f2[0], f2[1])
     report.checked_rows = len(results.rows)
     report.checked_protocols = len(results.stations)
+    # Every station record of a contest has as many numbers as the contest's form and ballot.
+    per_contest = {c.id: 10 + len(c.contest.choices) * 2 + len(c.line_ids) for c in election.contests}
     report.checked_numbers = sum(map(_numbers, results.rows.values())) + sum(
-        map(_numbers, results.stations.values())
+        per_contest[k[0]] if k[0] in per_contest else _numbers(results.stations[k]) for k in results.stations
     )
+    if not out.failures:
+        memo.pending = _Passed(
+            kinds,
+            active,
+            dict(results.rows),
+            {k: (r, expected_stations[k]) for k, r in results.stations.items()},
+        )
     return report
+
+
+def expected_area_rows(
+    election: CompiledElection, tally: Tally, kinds: Mapping[str, list[str]], memo: GateMemo
+) -> dict[RowKey, Row]:
+    """Every area row computed from the recomputed tally with the gate's own cache (never the
+    display step's): a row whose recomputed totals did not change is the row computed before."""
+    return area_rows(election, tally, kinds, memo.rows)
+
+
+def _dirty_tally(election: CompiledElection, changed: Iterable[tuple[int, int, str]]) -> set[TallyKey]:
+    """Every total a change of these station protocols touches: all areas above the station."""
+    out: set[TallyKey] = set()
+    for ci, si, kind in changed:
+        for area in election.station_areas[si]:
+            out.add(TallyKey(ci, area, kind))
+    return out
+
+
+def _dirty_parents(
+    election: CompiledElection, rows: Iterable[RowKey], stations: Iterable[StationKey]
+) -> set[tuple[str, int, str]]:
+    """Published totals whose sum of parts must be checked again: a changed row's own total
+    and its parent's; a changed station record's areas."""
+    out: set[tuple[str, int, str]] = set()
+    for cid, aid, kind in rows:
+        area = election.area_index[aid]
+        out.add((cid, area, kind))
+        parent = election.areas[area].parent
+        if parent is not None:
+            out.add((cid, election.area_index[parent], kind))
+    for cid, sid, kind in stations:
+        for area in election.station_direct[election.station_index[sid]]:
+            out.add((cid, area, kind))
+    return out
+
+
+def tally_invariants(
+    election: CompiledElection,
+    tally: Tally,
+    stations: Mapping[tuple[int, int, str], Sequence[int]],
+    keys: Iterable[TallyKey],
+) -> list[InvariantFailure]:
+    """:func:`tallyroom.tally.invariants.check_tally` restricted to some totals, with the same
+    failures for them in the same order (a test compares the two over whole tallies)."""
+    failures: list[InvariantFailure] = []
+    direct = _direct_stations(election)
+    kinds = sorted({k.count_kind for k in tally.totals} | {k[2] for k in stations})
+    order = {k: i for i, k in enumerate(kinds)}
+    wanted = sorted(keys, key=lambda k: (k.contest, order.get(k.count_kind, len(order)), k.area))
+    for key in wanted:
+        contest = election.contests[key.contest]
+        area, kind = key.area, key.count_kind
+        width = len(contest.line_ids)
+        expected = Totals([0] * width)
+        for child in election.children[area]:
+            t = tally.totals.get(TallyKey(contest.index, child, kind))
+            if t is not None:
+                expected.counts = [a + b for a, b in zip(expected.counts, t.counts, strict=True)]
+                expected.reporting += t.reporting
+        for si in direct.get(area, ()):
+            c = stations.get((contest.index, si, kind))
+            if c is not None:
+                expected.counts = [a + b for a, b in zip(expected.counts, c, strict=True)]
+                expected.reporting += 1
+        got = tally.totals.get(key) or Totals([0] * width)
+        aid = election.areas[area].id
+        if got.counts != expected.counts:
+            diffs = [
+                f"{contest.line_ids[i]} {got.counts[i]:,} ≠ {expected.counts[i]:,}"
+                for i in range(width)
+                if got.counts[i] != expected.counts[i]
+            ]
+            failures.append(
+                InvariantFailure(
+                    "children-sum-to-parent",
+                    contest.id,
+                    aid,
+                    kind,
+                    "total ≠ sum of its parts: " + "; ".join(diffs[:5]),
+                )
+            )
+        if got.reporting != expected.reporting:
+            failures.append(
+                InvariantFailure(
+                    "children-sum-to-parent",
+                    contest.id,
+                    aid,
+                    kind,
+                    f"stations reporting {got.reporting} ≠ {expected.reporting} below it",
+                )
+            )
+        if got.reporting > contest.stations_expected.get(area, 0):
+            failures.append(
+                InvariantFailure(
+                    "reporting-le-expected",
+                    contest.id,
+                    aid,
+                    kind,
+                    f"{got.reporting} stations reporting of "
+                    f"{contest.stations_expected.get(area, 0)} expected",
+                )
+            )
+        failures.extend(
+            _order_failures(contest.id, aid, kind, contest.figure, got.counts, contest.choice_start)
+        )
+    return failures
+
+
+_DIRECT: dict[int, dict[int, list[int]]] = {}
+
+
+def _direct_stations(election: CompiledElection) -> dict[int, list[int]]:
+    """Area index -> stations directly in it (cached per election object)."""
+    got = _DIRECT.get(id(election))
+    if got is None:
+        got = {}
+        for si, areas in enumerate(election.station_direct):
+            for a in areas:
+                got.setdefault(a, []).append(si)
+        _DIRECT.clear()
+        _DIRECT[id(election)] = got
+    return got
 
 
 def _diff(expected: Any, got: Any, path: str = "") -> list[str]:
@@ -237,8 +496,12 @@ def _compare(
     check: str,
     expected: Mapping[tuple[str, str, str], Row],
     published: Mapping[tuple[str, str, str], Row],
+    skip: set[tuple[str, str, str]] | None = None,
 ) -> None:
-    for key in sorted(set(expected) | set(published)):
+    keys = set(expected) | set(published)
+    if skip:
+        keys -= skip
+    for key in sorted(keys):
         if key not in published:
             out.add(check, _where(key), "missing from the published data")
         elif key not in expected:
@@ -312,18 +575,22 @@ def check_published_row(row: Row) -> list[tuple[str, str]]:
     return out
 
 
-def children_sum(election: CompiledElection, results: Results) -> list[tuple[str, str]]:
-    """Each published area row equals the sum of its published children and station records."""
+def children_sum(
+    election: CompiledElection,
+    results: Results,
+    only: set[tuple[str, int, str]] | None = None,
+) -> list[tuple[str, str]]:
+    """Each published area row equals the sum of its published children and station records
+    (every row, or only the (contest id, area index, kind) totals in ``only``)."""
     out: list[tuple[str, str]] = []
-    direct: dict[int, list[int]] = {}
-    for si in range(len(election.stations)):
-        for a in election.station_direct[si]:
-            direct.setdefault(a, []).append(si)
+    direct = _direct_stations(election)
     rows, stations = results.rows, results.stations
     for contest in election.contests:
         width = len(contest.line_ids)
         for kind in results.kinds.get(contest.id, ()):
             for area in contest.stations_expected:
+                if only is not None and (contest.id, area, kind) not in only:
+                    continue
                 got = rows.get((contest.id, election.areas[area].id, kind))
                 if got is None:
                     continue
@@ -367,11 +634,21 @@ def children_sum(election: CompiledElection, results: Results) -> list[tuple[str
     return out
 
 
-def check_files(root: Path, results: Results) -> list[str]:
+def check_files(
+    root: Path,
+    results: Results,
+    station_files: Iterable[str] | None = None,
+    row_keys: Iterable[tuple[str, str, str]] | None = None,
+    group_sizes: Mapping[str, int] | None = None,
+) -> list[str]:
     """Read the written JSON back and compare it with the checked rows.
 
-    Checks ``data/results.json`` (every row and station record) and every per-row file
-    ``api/v1/results/<contest>/<kind>/<area>.json`` present in the snapshot folder.
+    Checks ``data/results.json`` (every row and station record) and the per-row files
+    ``api/v1/results/<contest>/<kind>/<area>.json``. By default every station file and
+    per-row file is read; an incremental snapshot passes the ones it wrote (``station_files``,
+    ``row_keys``): the others are links to files of an earlier snapshot, read back then, whose
+    content digests did not change. ``group_sizes`` gives the number of records each station
+    file must hold (checked for the files not read).
     """
     import msgspec
 
@@ -380,8 +657,13 @@ def check_files(root: Path, results: Results) -> list[str]:
     rows = {(r["contest"], r["area"], r["count_kind"]): r for r in doc["rows"]}
     if rows != results.rows:
         problems.append("data/results.json rows differ from the checked rows")
+    read = set(doc["station_files"]) if station_files is None else set(station_files)
     seen = 0
     for rel in doc["station_files"]:
+        if rel not in read:
+            group = rel.rsplit("/", 1)[1].removesuffix(".json")
+            seen += (group_sizes or {}).get(group, 0)
+            continue
         for r in msgspec.json.decode((root / rel).read_bytes())["stations"]:
             seen += 1
             want = results.stations.get((r["contest"], r["station"], r["count_kind"]))
@@ -390,7 +672,8 @@ def check_files(root: Path, results: Results) -> list[str]:
                 break
     if seen != len(results.stations):
         problems.append(f"the station files hold {seen} records, {len(results.stations)} were checked")
-    for (cid, aid, kind), row in results.rows.items():
+    for cid, aid, kind in results.rows if row_keys is None else row_keys:
+        row = results.rows[(cid, aid, kind)]
         path = root / "api" / "v1" / "results" / cid / kind / f"{aid}.json"
         if msgspec.json.decode(path.read_bytes()) != row:
             problems.append(f"{path.relative_to(root)} differs from the checked row")

@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from tallyroom.definition.compiled import CompiledContest, CompiledElection, name_in
 from tallyroom.definition.model import Name
-from tallyroom.publish import svg
+from tallyroom.publish import fastpages, svg
 from tallyroom.publish.i18n import LANGUAGES, number_format, translations
 from tallyroom.publish.results import Results, Row
 
@@ -70,6 +70,8 @@ class Job:
     #: (station pages): an unchanged page is then linked without building its data.
     inputs: str | None = None
     make: Callable[[], dict[str, Any]] | None = None
+    #: The digest, when known to equal the previous snapshot's (inputs unchanged).
+    known: str | None = None
 
     def materialize(self) -> dict[str, Any]:
         if self.data is None:
@@ -78,9 +80,22 @@ class Job:
         return self.data
 
     def digest(self, salt: bytes) -> str:
+        if self.known is not None:
+            return self.known
         if self.inputs is not None:
             return hashlib.sha256(salt + b"inputs:" + self.inputs.encode()).hexdigest()
         return hashlib.sha256(salt + _enc.encode(self.materialize())).hexdigest()
+
+
+#: Templates with a specialised renderer that writes the same bytes (see :mod:`.fastpages`).
+FAST_RENDERERS: dict[str, Callable[[fastpages.Phrases, fastpages.PageContext, dict[str, Any]], str]] = {
+    "station.html": fastpages.station_page,
+    "area.html": fastpages.area_page,
+    "national.html": fastpages.national_page,
+    "changes.html": fastpages.changes_page,
+    "snapshots.html": fastpages.snapshots_page,
+    "downloads.html": fastpages.downloads_page,
+}
 
 
 def _depth_prefix(page: str) -> str:
@@ -95,11 +110,16 @@ class Site:
         election: CompiledElection,
         languages: Sequence[str] = LANGUAGES,
         boundaries: Sequence[str] = (),
+        *,
+        fast: bool = True,
     ) -> None:
         self.election = election
         self.languages = tuple(languages)
         self.boundaries = tuple(boundaries)
         self._envs: dict[str, jinja2.Environment] = {}
+        self._phrases: dict[str, fastpages.Phrases] = {}
+        #: Render the pages that have a specialised renderer with it (same bytes, faster).
+        self.fast = fast
 
     # -- static facts of the election ------------------------------------------------------
 
@@ -113,6 +133,7 @@ class Site:
                     h.update(path.name.encode() + path.read_bytes())
         h.update(",".join(self.languages).encode())
         h.update(Path(__file__).read_bytes())
+        h.update(Path(fastpages.__file__).read_bytes())
         return h.digest()
 
     @cached_property
@@ -480,30 +501,49 @@ class Site:
         snapshot: dict[str, Any],
         changes: dict[str, Any],
         snapshots: list[dict[str, Any]],
-        downloads: list[dict[str, Any]],
+        downloads: list[dict[str, Any]] | None,
         station_digests: Mapping[tuple[str, str, str], str] | None = None,
+        row_digests: Mapping[tuple[str, str, str], str] | None = None,
+        seat_digests: Mapping[tuple[str, str], str] | None = None,
+        known: Mapping[str, str] | None = None,
     ) -> Iterator[Job]:
-        """Every page of the snapshot; ``station_digests`` (a digest per station record) lets
-        an unchanged station page be recognised without building its data."""
+        """Every page of the snapshot. Digests of what pages are made from — a digest per
+        station record (``station_digests``), per area row (``row_digests``) and per seat
+        projection (``seat_digests``) — let an unchanged station or area page be recognised
+        without building its data; ``known`` gives the digests of station pages whose inputs
+        are known to be unchanged (then not even their inputs are assembled)."""
         e = self.election
         national = self.national_data(results, seats)
         national["snapshot"] = snapshot
         yield Job("page:index", "national.html", "index.html", "api/v1/results/index.json", national, True)
+        by_inputs = station_digests is not None and row_digests is not None and seat_digests is not None
         for i, a in enumerate(e.areas):
             if i == e.roots[0]:
                 continue
-            data = self.area_data(i, results, seats)
-            data["page"] = "area"
+            if by_inputs:
+                assert station_digests is not None and row_digests is not None and seat_digests is not None
+                yield Job(
+                    f"page:area:{a.id}",
+                    "area.html",
+                    f"area/{a.id}.html",
+                    f"api/v1/results/area/{a.id}.json",
+                    None,
+                    inputs=self._area_inputs(i, results, station_digests, row_digests, seat_digests),
+                    make=functools.partial(self._area_page_data, i, results, seats),
+                )
+                continue
             yield Job(
                 f"page:area:{a.id}",
                 "area.html",
                 f"area/{a.id}.html",
                 f"api/v1/results/area/{a.id}.json",
-                data,
+                self._area_page_data(i, results, seats),
             )
         for si, st in enumerate(e.stations):
+            key = f"page:station:{st.id}"
+            same = known.get(key) if known is not None else None
             inputs = None
-            if station_digests is not None:
+            if station_digests is not None and same is None:
                 parts = [st.id]
                 for c in e.contests:
                     if si in c.station_set:
@@ -511,13 +551,14 @@ class Site:
                             parts.append(f"{c.id}/{k}={station_digests.get((c.id, st.id, k), '-')}")
                 inputs = "|".join(parts)
             yield Job(
-                f"page:station:{st.id}",
+                key,
                 "station.html",
                 f"station/{st.id}.html",
                 f"api/v1/results/station/{st.id}.json",
                 None,
                 inputs=inputs,
                 make=functools.partial(self.station_data, si, results),
+                known=same,
             )
         yield Job(
             "page:changes",
@@ -535,7 +576,12 @@ class Site:
             {"page": "snapshots", "snapshot": snapshot, "snapshots": snapshots},
             True,
         )
-        yield Job(
+        if downloads is not None:
+            yield self.downloads_job(snapshot, downloads)
+
+    def downloads_job(self, snapshot: dict[str, Any], downloads: list[dict[str, Any]]) -> Job:
+        """The downloads page (its data lists the export files, so it is made after them)."""
+        return Job(
             "page:downloads",
             "downloads.html",
             "downloads.html",
@@ -543,6 +589,54 @@ class Site:
             {"page": "downloads", "snapshot": snapshot, "downloads": downloads},
             True,
         )
+
+    def _area_page_data(
+        self, area: int, results: Results, seats: Mapping[tuple[str, str], dict[str, Any]]
+    ) -> dict[str, Any]:
+        data = self.area_data(area, results, seats)
+        data["page"] = "area"
+        return data
+
+    def _area_inputs(
+        self,
+        area: int,
+        results: Results,
+        station_digests: Mapping[tuple[str, str, str], str],
+        row_digests: Mapping[tuple[str, str, str], str],
+        seat_digests: Mapping[tuple[str, str], str],
+    ) -> str:
+        """Everything :meth:`area_data` reads, as digests: the rows of every contest shown
+        here (with their seat projections at a contest's own area), the rows of the children
+        and the records of the stations listed, for every count kind."""
+        e = self.election
+        a = e.areas[area]
+        contests = self.contests_for(area)
+        parts = ["area", a.id]
+        for c in contests:
+            kinds = results.kinds[c.id]
+            parts.append(f"{c.id}:{','.join(kinds)}")
+            for k in kinds:
+                parts.append(row_digests.get((c.id, a.id, k), "-"))
+                if c.contest.area == a.id:
+                    parts.append(seat_digests.get((c.id, k), "-"))
+        if contests:
+            main = contests[0]
+            kinds = results.kinds[main.id]
+            for child in e.children[area]:
+                cid = e.areas[child].id
+                parts.extend(row_digests.get((main.id, cid, k), "-") for k in kinds)
+            for si in self.direct_stations.get(area, []):
+                sid = e.stations[si].id
+                parts.extend(station_digests.get((main.id, sid, k), "-") for k in kinds)
+        return "|".join(parts)
+
+    def prepare(self) -> None:
+        """Build what every page needs once (before forking workers that render pages)."""
+        for lang in self.languages:
+            self.phrases(lang)
+            for template in ("national.html", "area.html", "station.html", "changes.html"):
+                if not self.fast or template not in FAST_RENDERERS:
+                    self.env(lang).get_template(template)
 
     # -- rendering ---------------------------------------------------------------------------
 
@@ -593,7 +687,21 @@ class Site:
         self._envs[lang] = env
         return env
 
+    def phrases(self, lang: str) -> fastpages.Phrases:
+        got = self._phrases.get(lang)
+        if got is None:
+            got = self._phrases[lang] = fastpages.Phrases(self.election, lang, self.languages)
+        return got
+
     def render(self, job: Job, lang: str) -> bytes:
+        fast = FAST_RENDERERS.get(job.template) if self.fast else None
+        if fast is not None:
+            ctx = fastpages.PageContext(job.page, job.api, self.languages)
+            return fast(self.phrases(lang), ctx, job.materialize()).encode("utf-8")
+        return self.render_jinja(job, lang)
+
+    def render_jinja(self, job: Job, lang: str) -> bytes:
+        """The page as its Jinja2 template writes it (the reference for the fast renderers)."""
         template = self.env(lang).get_template(job.template)
         prefix = _depth_prefix(job.page)
         html = template.render(

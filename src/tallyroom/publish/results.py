@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tallyroom.definition.compiled import CompiledContest, CompiledElection
-from tallyroom.tally.report import percent, tally_row
+from tallyroom.definition.compiled import CompiledContest, CompiledElection, name_in
+from tallyroom.definition.model import Figure
+from tallyroom.tally.report import BASE_WORDS, percent, tally_row
 from tallyroom.tally.running import Tally, Totals
 
 #: (contest id, area id, count kind)
@@ -28,6 +29,8 @@ RowKey = tuple[str, str, str]
 #: (contest id, station id, count kind)
 StationKey = tuple[str, str, str]
 Row = dict[str, Any]
+#: Area rows by key, with the totals they were made from: (reporting, *counts) or (None,).
+RowCache = dict[RowKey, tuple[tuple[Any, ...], Row]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,80 @@ def rule_checks(contest: CompiledContest, counts: Sequence[int]) -> list[dict[st
 
 
 def station_protocol(election: CompiledElection, p: ProtocolEntry) -> Row:
-    """The published record of one counted station protocol."""
+    """The published record of one counted station protocol: the fields of
+    :func:`tallyroom.tally.report.tally_row` for the station's counts (English names, one
+    station of one) plus its ledger facts and rule checks. Written out instead of going
+    through ``tally_row`` because there is one per protocol (tests compare the two)."""
+    contest = election.contests[p.contest]
+    counts = p.counts
+    figures = contest.figures
+    values = {f: (None if (fn := figures.get(f)) is None else fn(counts)) for f in _FIGURES}
+    base_fig = contest.contest.percent_base
+    base = values[base_fig]
+    took_part = values[Figure.TOOK_PART]
+    ballots_cast = values[Figure.BALLOTS_CAST]
+    registered = values[Figure.REGISTERED]
+    turnout_num = took_part if took_part is not None else ballots_cast
+    base_name = str(base_fig)
+    start = contest.choice_start
+    whole = base or 0
+    return {
+        "contest": contest.id,
+        "station": election.stations[p.station].id,
+        "count_kind": p.count_kind,
+        "official": p.count_kind == str(contest.official_count),
+        "ledger_index": p.ledger_index,
+        "leaf_hash": p.leaf_hash.hex(),
+        "body_sha256": p.body_sha256,
+        "envelope": dict(p.envelope),
+        "stations_reporting": 1,
+        "stations_expected": 1,
+        "registered": registered,
+        "took_part": took_part,
+        "ballots_cast": ballots_cast,
+        "valid": values[Figure.VALID],
+        "invalid": values[Figure.INVALID],
+        "turnout_percent": (
+            None if turnout_num is None or registered is None else percent(turnout_num, registered)
+        ),
+        "percent_base": {
+            "figure": base_name,
+            "words": BASE_WORDS.get(base_name, base_name),
+            "value": base,
+        },
+        "choices": [
+            {
+                "id": cid,
+                "name": name,
+                "votes": counts[start + j],
+                "percent": percent(counts[start + j], whole),
+                "percent_base": base_name,
+                "against_all": against_all,
+            }
+            for j, (cid, name, against_all) in enumerate(_choices_en(contest))
+        ],
+        "lines": dict(zip(contest.line_ids, counts, strict=True)),
+        "rules": rule_checks(contest, counts),
+    }
+
+
+_FIGURES = tuple(Figure)
+_CHOICES_EN: dict[int, tuple[CompiledContest, list[tuple[str, str, bool]]]] = {}
+
+
+def _choices_en(contest: CompiledContest) -> list[tuple[str, str, bool]]:
+    """(id, English name, against all) of each choice, in ballot order (kept per contest)."""
+    got = _CHOICES_EN.get(id(contest))
+    if got is None or got[0] is not contest:
+        got = _CHOICES_EN[id(contest)] = (
+            contest,
+            [(ch.id, name_in(ch.name, "en"), ch.against_all) for ch in contest.contest.choices],
+        )
+    return got[1]
+
+
+def station_protocol_reference(election: CompiledElection, p: ProtocolEntry) -> Row:
+    """:func:`station_protocol` through ``tally_row`` (the reference the tests compare with)."""
     contest = election.contests[p.contest]
     station = election.stations[p.station]
     # A station's own first area gives the names; the station overrides them below.
@@ -110,7 +186,7 @@ def station_protocol(election: CompiledElection, p: ProtocolEntry) -> Row:
     ).to_dict()
     row.pop("area")
     row.pop("area_name")
-    row = {
+    return {
         "contest": contest.id,
         "station": station.id,
         "count_kind": p.count_kind,
@@ -124,7 +200,6 @@ def station_protocol(election: CompiledElection, p: ProtocolEntry) -> Row:
         "stations_expected": 1,
         "rules": rule_checks(contest, p.counts),
     }
-    return row
 
 
 def station_protocols(
@@ -147,16 +222,30 @@ def station_protocols(
     return out
 
 
-def area_rows(election: CompiledElection, tally: Tally, kinds: Mapping[str, list[str]]) -> dict[RowKey, Row]:
-    """Every area row of every contest (areas where the contest has stations) and kind."""
+def area_rows(
+    election: CompiledElection,
+    tally: Tally,
+    kinds: Mapping[str, list[str]],
+    cache: RowCache | None = None,
+) -> dict[RowKey, Row]:
+    """Every area row of every contest (areas where the contest has stations) and kind.
+
+    A row is a pure function of its key and its totals; with a ``cache`` a row whose totals
+    did not change is the row made before (the same object)."""
     out: dict[RowKey, Row] = {}
     for contest in election.contests:
         for kind in kinds[contest.id]:
             for area in sorted(contest.stations_expected):
                 totals = tally.get(contest.index, area, kind)
-                out[(contest.id, election.areas[area].id, kind)] = area_row(
-                    election, contest, area, kind, totals
-                )
+                key = (contest.id, election.areas[area].id, kind)
+                if cache is None:
+                    out[key] = area_row(election, contest, area, kind, totals)
+                    continue
+                sig = (None,) if totals is None else (totals.reporting, *totals.counts)
+                got = cache.get(key)
+                if got is None or got[0] != sig:
+                    got = cache[key] = (sig, area_row(election, contest, area, kind, totals))
+                out[key] = got[1]
     return out
 
 
@@ -172,11 +261,15 @@ def present(
     present_kinds: Iterable[str],
     hook: DisplayHook | None = None,
     cache: dict[bytes, Row] | None = None,
+    row_cache: RowCache | None = None,
 ) -> Results:
-    """The display step: rows from the running tally, station records from the ledger."""
+    """The display step: rows from the running tally, station records from the ledger.
+
+    The caches (never used together with a ``hook``, which may change what it is given)
+    keep the records and rows of a long-running publisher between snapshots."""
     kinds = published_kinds(election, present_kinds)
     stations = station_protocols(election, protocols, cache)
-    results = Results(kinds, area_rows(election, running, kinds), stations)
+    results = Results(kinds, area_rows(election, running, kinds, row_cache), stations)
     if hook is not None:
         hook(results)
     return results

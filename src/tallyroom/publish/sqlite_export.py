@@ -9,8 +9,10 @@ so a half-written file is never seen.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from tallyroom.definition.compiled import CompiledElection, name_in
@@ -108,19 +110,71 @@ def update(
     conn = sqlite3.connect(":memory:")
     try:
         conn.deserialize(previous)
-        _snapshot(conn, snapshot)
-        rows = sorted(set(changed_rows))
-        for table in ("results", "choice_results"):
-            conn.executemany(f"DELETE FROM {table} WHERE contest=? AND area=? AND count_kind=?", rows)
-        _rows(conn, [results.rows[k] for k in rows if k in results.rows])
-        stations = sorted(set(changed_stations))
-        for table in ("protocols", "protocol_lines"):
-            conn.executemany(f"DELETE FROM {table} WHERE contest=? AND station=? AND count_kind=?", stations)
-        _stations(conn, [results.stations[k] for k in stations if k in results.stations])
+        _changes(conn, results, snapshot, changed_rows, changed_stations)
         conn.commit()
         return conn.serialize()
     finally:
         conn.close()
+
+
+def update_file(
+    previous: Path,
+    path: Path,
+    results: Results,
+    snapshot: dict[str, Any],
+    changed_rows: Iterable[tuple[str, str, str]],
+    changed_stations: Iterable[tuple[str, str, str]],
+) -> None:
+    """:func:`update` on files: copy the previous snapshot's database to ``path`` (which must
+    not exist: never write through a link into an earlier snapshot) and change the copy in
+    place. Saves the two in-memory copies of the whole database that ``update`` makes."""
+    with open(previous, "rb") as src, open(path, "xb") as dst:
+        _copy(src.fileno(), dst.fileno(), os.fstat(src.fileno()).st_size)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("BEGIN")
+        _changes(conn, results, snapshot, changed_rows, changed_stations)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _copy(src: int, dst: int, size: int) -> None:
+    """Copy a whole file in the kernel where it can (copy_file_range), else through memory."""
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(src, dst, size - done)
+            if n == 0:
+                break
+            done += n
+    except OSError:
+        pass
+    if done < size:
+        os.lseek(src, done, os.SEEK_SET)
+        os.lseek(dst, done, os.SEEK_SET)
+        while chunk := os.read(src, 1 << 20):
+            os.write(dst, chunk)
+
+
+def _changes(
+    conn: sqlite3.Connection,
+    results: Results,
+    snapshot: dict[str, Any],
+    changed_rows: Iterable[tuple[str, str, str]],
+    changed_stations: Iterable[tuple[str, str, str]],
+) -> None:
+    _snapshot(conn, snapshot)
+    rows = sorted(set(changed_rows))
+    for table in ("results", "choice_results"):
+        conn.executemany(f"DELETE FROM {table} WHERE contest=? AND area=? AND count_kind=?", rows)
+    _rows(conn, [results.rows[k] for k in rows if k in results.rows])
+    stations = sorted(set(changed_stations))
+    for table in ("protocols", "protocol_lines"):
+        conn.executemany(f"DELETE FROM {table} WHERE contest=? AND station=? AND count_kind=?", stations)
+    _stations(conn, [results.stations[k] for k in stations if k in results.stations])
 
 
 def _snapshot(conn: sqlite3.Connection, snapshot: dict[str, Any]) -> None:

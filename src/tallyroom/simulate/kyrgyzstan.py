@@ -86,6 +86,55 @@ MAX_STATION = 4_000
 MAX_STATION_ABROAD = 6_000
 
 
+class Shape(NamedTuple):
+    """The size of a generated country: the official 2021 figures, or those scaled to N stations."""
+
+    stations: int
+    stations_abroad: int
+    registered: int
+    registered_abroad: int
+    smd_count: int
+
+
+OFFICIAL_SHAPE = Shape(
+    data.STATIONS, data.STATIONS_ABROAD, data.REGISTERED, data.REGISTERED_ABROAD, data.SMD_COUNT
+)
+#: Fewest stations a scaled country may have (every constituency needs stations).
+MIN_STATIONS = 100
+
+
+def _scaled(value: int, stations: int) -> int:
+    """`value * stations / 2,494` rounded half up, in exact integers."""
+    return (2 * value * stations + data.STATIONS) // (2 * data.STATIONS)
+
+
+def shape_for(stations: int) -> Shape:
+    """The official shape for 2,494 stations; otherwise the same regions, parties, list seats
+    and thresholds with `stations` stations, the voter roll and the stations abroad scaled in
+    proportion (so station sizes and turnout stay realistic), and the 36 constituencies kept
+    (20 below 360 stations, so that each still has several stations).
+    """
+    if stations == data.STATIONS:
+        return OFFICIAL_SHAPE
+    if stations < MIN_STATIONS:
+        raise ValueError(f"a Kyrgyz-shaped election needs at least {MIN_STATIONS} stations")
+    return Shape(
+        stations,
+        max(1, _scaled(data.STATIONS_ABROAD, stations)),
+        _scaled(data.REGISTERED, stations),
+        _scaled(data.REGISTERED_ABROAD, stations),
+        min(data.SMD_COUNT, max(2 * len(data.REGIONS), stations // 10)),
+    )
+
+
+def took_part_for(registered: int) -> int:
+    """Voters who took part in a country of `registered` voters: the official 1,281,622 for
+    the official roll, the same national turnout (exact, rounded half up) otherwise."""
+    if registered == data.REGISTERED:
+        return data.TOOK_PART
+    return (2 * data.TOOK_PART * registered + data.REGISTERED) // (2 * data.REGISTERED)
+
+
 class GeneratedProtocol(NamedTuple):
     """One station's counts for one contest: `lines` has every form line, then every choice."""
 
@@ -111,8 +160,12 @@ def _lognormal(rng: random.Random, sigma: float) -> float:
 # -- the definition ----------------------------------------------------------------------------
 
 
-def generate_definition(seed: int = 2021) -> Definition:
-    """The election definition (stations, constituencies, contests); deterministic in `seed`."""
+def generate_definition(seed: int = 2021, stations: int | None = None) -> Definition:
+    """The election definition (stations, constituencies, contests); deterministic in `seed`.
+
+    `stations` (default: the official 2,494) scales the country: see :func:`shape_for`.
+    """
+    shape = shape_for(data.STATIONS if stations is None else stations)
     rng = _rng(seed, "definition")
     regions = data.REGIONS
     home = [r for r in regions if r.id != "abroad"]
@@ -121,22 +174,22 @@ def generate_definition(seed: int = 2021) -> Definition:
         zip(
             (r.id for r in home),
             largest_remainder(
-                data.STATIONS - data.STATIONS_ABROAD, [r.stations_2020 for r in home]
+                shape.stations - shape.stations_abroad, [r.stations_2020 for r in home]
             ),
             strict=True,
         )
     )
-    station_counts["abroad"] = data.STATIONS_ABROAD
+    station_counts["abroad"] = shape.stations_abroad
     rolls = dict(
         zip(
             (r.id for r in home),
             largest_remainder(
-                data.REGISTERED - data.REGISTERED_ABROAD, [r.roll_thousands for r in home]
+                shape.registered - shape.registered_abroad, [r.roll_thousands for r in home]
             ),
             strict=True,
         )
     )
-    rolls["abroad"] = data.REGISTERED_ABROAD
+    rolls["abroad"] = shape.registered_abroad
 
     # Registered voters per station: log-normal sizes with each region's 2020 spread, capped.
     sizes: dict[str, list[int]] = {}
@@ -152,9 +205,17 @@ def generate_definition(seed: int = 2021) -> Definition:
     seat_weights = [
         rolls[r.id] + (rolls["abroad"] if r.id == "bishkek" else 0) for r in districted
     ]
-    seats = largest_remainder(data.SMD_COUNT, seat_weights)
-    if min(seats) < 1 or seats[[r.id for r in districted].index("bishkek")] < 4:
+    seats = largest_remainder(shape.smd_count, seat_weights)
+    bishkek_min = 4 if shape.smd_count == data.SMD_COUNT else len(data.AGAINST_ALL_WINS)
+    if (
+        min(seats) < 1
+        or seats[[r.id for r in districted].index("bishkek")] < bishkek_min
+        or any(k > station_counts[r.id] for r, k in zip(districted, seats, strict=True))
+    ):
         raise RuntimeError(f"constituencies per region came out as {seats}")
+    # Station numbers: region number, then the station's number in the region (3 digits for
+    # the real country, more when a region has a thousand stations or more).
+    width = max(3, len(str(max(station_counts.values()))))
 
     areas: list[Area] = [
         Area(
@@ -186,15 +247,15 @@ def generate_definition(seed: int = 2021) -> Definition:
             )
         smd_of_region[r.id] = ids
 
-    stations: list[Station] = []
+    station_list: list[Station] = []
     for ri, r in enumerate(regions):
         if r.id == "abroad":
             cities = [c for c in data.ABROAD_CITIES for _ in range(c[3])]
             bishkek = smd_of_region["bishkek"]
             for k, registered in enumerate(sizes[r.id]):
-                num = (ri + 1) * 1000 + k + 1
-                en, ru, ky, _ = cities[k]
-                stations.append(
+                num = (ri + 1) * 10**width + k + 1
+                en, ru, ky, _ = cities[k % len(cities)]
+                station_list.append(
                     Station(
                         id=f"ps-{num}",
                         name=_name(
@@ -212,11 +273,11 @@ def generate_definition(seed: int = 2021) -> Definition:
         total = sum(sizes[r.id])
         before = 0
         for k, registered in enumerate(sizes[r.id]):
-            num = (ri + 1) * 1000 + k + 1
+            num = (ri + 1) * 10**width + k + 1
             # Contiguous blocks of stations of about equal size form each constituency.
             which = min(len(smds) - 1, (2 * before + registered) * len(smds) // (2 * total))
             before += registered
-            stations.append(
+            station_list.append(
                 Station(
                     id=f"ps-{num}",
                     name=_name(
@@ -262,7 +323,7 @@ def generate_definition(seed: int = 2021) -> Definition:
             ),
         ],
         areas=areas,
-        stations=stations,
+        stations=station_list,
         contests=contests,
     )
 
@@ -440,16 +501,23 @@ class _Turnout(NamedTuple):
     not_in_boxes: int
 
 
-def party_list_totals() -> dict[str, int]:
+def party_list_totals(took_part: int = data.TOOK_PART) -> dict[str, int]:
     """National hand-count totals of the party list: official where known, shaped elsewhere.
 
     The six winners have their official votes; the other 15 parties and against all share the
-    rest of the valid votes in proportion to their election-night scanner shares.
+    rest of the valid votes in proportion to their election-night scanner shares. For a scaled
+    country (`took_part` other than the official figure) every choice's votes are the official
+    totals scaled by exact largest-remainder apportionment.
     """
-    took_part = data.TOOK_PART
     invalid = (took_part * data.INVALID_PER_MILLE + 500) // 1000
     missing = took_part * data.NOT_IN_BOXES_PER_10000 // 10_000
     valid = took_part - invalid - missing
+    if took_part != data.TOOK_PART:
+        official = party_list_totals()
+        ids = [p.id for p in (*data.PARTIES, data.AGAINST_ALL)]
+        scaled = largest_remainder(valid, [official[i] for i in ids])
+        return {"took_part": took_part, "not_in_boxes": missing, "invalid": invalid,
+                "valid": valid, **dict(zip(ids, scaled, strict=True))}
     rest = [p for p in (*data.PARTIES, data.AGAINST_ALL) if p.id not in data.WINNER_VOTES]
     shares = largest_remainder(valid - sum(data.WINNER_VOTES.values()), [p.asu_share for p in rest])
     votes = dict(zip((p.id for p in rest), shares, strict=True))
@@ -501,9 +569,12 @@ def _hand_protocols(definition: Definition, seed: int) -> list[GeneratedProtocol
     for i, r in enumerate(station_region):
         members[r].append(i)
 
-    turnout = _turnout(stations, station_region, region_ids, members, seed)
+    took_part = took_part_for(sum(s.registered for s in stations))
+    turnout = _turnout(stations, station_region, region_ids, members, seed, took_part)
     party_list = next(c for c in definition.contests if c.kind == ContestKind.PARTY_LIST)
-    list_votes, list_invalid = _party_list_votes(party_list, turnout, region_ids, members, seed)
+    list_votes, list_invalid = _party_list_votes(
+        party_list, turnout, region_ids, members, seed, took_part
+    )
 
     by_station: list[list[GeneratedProtocol]] = [[] for _ in stations]
     list_choices = [c.id for c in party_list.choices]
@@ -555,12 +626,13 @@ def _turnout(
     region_ids: Sequence[str],
     members: dict[str, list[int]],
     seed: int,
+    national: int = data.TOOK_PART,
 ) -> list[_Turnout]:
     rng = _rng(seed, "turnout")
     regions = {r.id: r for r in data.REGIONS}
     rolls = [sum(stations[i].registered for i in members[r]) for r in region_ids]
     took_part_r = largest_remainder(
-        data.TOOK_PART,
+        national,
         [roll * regions[r].turnout_per_mille for roll, r in zip(rolls, region_ids, strict=True)],
         rolls,
     )
@@ -576,7 +648,7 @@ def _turnout(
         share = 0.0 if stations[i].abroad else rng.uniform(0.0, 0.05)
         outside.append(min(t, round(t * share)))
     at_station = [t - o for t, o in zip(took_part, outside, strict=True)]
-    missing_total = data.TOOK_PART * data.NOT_IN_BOXES_PER_10000 // 10_000
+    missing_total = national * data.NOT_IN_BOXES_PER_10000 // 10_000
     missing = largest_remainder(missing_total, int_weights([t * rng.random() for t in at_station]),
                                 at_station)
     out = []
@@ -603,10 +675,11 @@ def _party_list_votes(
     region_ids: Sequence[str],
     members: dict[str, list[int]],
     seed: int,
+    took_part: int = data.TOOK_PART,
 ) -> tuple[list[list[int]], list[int]]:
     """Votes per station and choice, and invalid ballots per station, summing to the totals."""
     rng = _rng(seed, "party-list")
-    totals = party_list_totals()
+    totals = party_list_totals(took_part)
     choices = [c.id for c in contest.choices]
     missing = sorted(set(choices) - set(totals))
     if missing:

@@ -2,12 +2,16 @@
 
 ``create_app(config)`` for tests and embedding; ``app_from_env()`` is the factory the
 server workers import (``tallyroom serve`` passes the store and key through the
-environment).
+environment). With ``TALLYROOM_PUBLISH_DIR`` set (``tallyroom serve --publish-dir DIR``) the
+published site is served beside the API by :class:`WithSite`: the intake and staff API under
+``/api/…``, everything else — pages, open data and the snapshot JSON under
+``/api/v1/results/…`` — from the publish folder.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl
@@ -131,5 +135,39 @@ def create_app(config: ServerConfig) -> Starlette:
     )
 
 
-def app_from_env() -> Starlette:
-    return create_app(ServerConfig.from_env())
+#: Paths under /api/ that belong to the published site (snapshot JSON), not to intake.
+SITE_API_PREFIX = "/api/v1/results/"
+
+
+class WithSite:
+    """ASGI: the intake app for ``/api/…`` (and lifespan), the published site for the rest.
+
+    The site is mounted at ``/``; the API keeps its own JSON errors (a wrong method on an API
+    path is still a JSON 405, never the site's 404).
+    """
+
+    def __init__(self, api: ASGIApp, site: ASGIApp) -> None:
+        self.api = api
+        self.site = site
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if not path.startswith("/api/") or path.startswith(SITE_API_PREFIX):
+                await self.site(scope, receive, send)
+                return
+        await self.api(scope, receive, send)
+
+
+def create_app_with_site(config: ServerConfig, publish_dir: str | None) -> ASGIApp:
+    """The intake app, with the site of ``publish_dir`` at ``/`` when one is given."""
+    api = create_app(config)
+    if not publish_dir:
+        return api
+    from tallyroom.web.site import PublishedSite
+
+    return WithSite(api, PublishedSite(publish_dir))
+
+
+def app_from_env() -> ASGIApp:
+    return create_app_with_site(ServerConfig.from_env(), os.environ.get("TALLYROOM_PUBLISH_DIR"))

@@ -58,10 +58,19 @@ def rejections() -> Iterator[None]:
               help="Most submissions committed in one transaction (group commit).")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--publish-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Publish snapshots into DIR while intake runs and serve the site from it at /.")
+@click.option("--publish-every", default=5.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Seconds between snapshots (with --publish-dir).")
 @pass_ctx
 def serve(ctx: Ctx, host: str, port: int, workers: int, server_name: str, max_batch: int,
-          log_level: str) -> None:
-    """Run the signed intake server (station API, staff API, receipts)."""
+          log_level: str, publish_dir: Path | None, publish_every: float) -> None:
+    """Run the signed intake server (station API, staff API, receipts).
+
+    With --publish-dir, also publish a snapshot every --publish-every seconds (behind the
+    publish gate; a refusal keeps the previous snapshot live and never stops intake) and serve
+    the public site from DIR at /, the API staying under /api/v1/.
+    """
     from tallyroom.commission import key_path, load_key
     from tallyroom.web import server
 
@@ -75,12 +84,20 @@ def serve(ctx: Ctx, host: str, port: int, workers: int, server_name: str, max_ba
     os.environ["TALLYROOM_DB"] = ctx.db
     os.environ["TALLYROOM_COMMISSION_KEY"] = str(kp.resolve())
     os.environ["TALLYROOM_MAX_BATCH"] = str(max_batch)
+    plan = None
+    if publish_dir is not None:
+        publish_dir = publish_dir.resolve()
+        os.environ["TALLYROOM_PUBLISH_DIR"] = str(publish_dir)
+        plan = server.PublishPlan(ctx.db, publish_dir, publish_every)
+    else:
+        os.environ.pop("TALLYROOM_PUBLISH_DIR", None)
+    site = f"; site from {publish_dir}, a snapshot every {publish_every:g} s" if plan else ""
     err_console.print(
         f"tallyroom intake on http://{host}:{port} ({workers} worker(s), {server_name}); "
-        f"store {ctx.db if '@' not in ctx.db else ctx.db.split('@')[-1]}",
+        f"store {ctx.db if '@' not in ctx.db else ctx.db.split('@')[-1]}{site}",
         highlight=False,
     )
-    server.run(host, port, workers, server_name, log_level)
+    server.run(host, port, workers, server_name, log_level, plan)
 
 
 # -- keys ----------------------------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""How long `tallyroom verify` takes: the Kyrgyz-sized example and a 100,000-station election.
+
+* **kg** — the generated Kyrgyzstan 2021 election (2,494 stations, 37 contests, machine and hand
+  counts, ky/ru/en pages): target ≤ 10 s.
+* **100k** — `tallyroom.simulate.large` with 100,000 stations (one party-list contest, ky/ru/en
+  pages): target ≤ 2 minutes. Publishing it takes several minutes; pass `--dir` to keep and
+  reuse the publish folder between runs.
+
+Each verification runs as its own `tallyroom verify` process (as an observer would run it);
+reported: wall time, CPU time of the process and its workers, peak memory, and the summary line.
+Other load on the machine is reported too (the load average before the run), since the
+verification uses every core it is given.
+
+    python benchmarks/bench_verify.py [--only kg|100k] [--dir DIR] [--workers N] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _machine import describe
+
+TALLYROOM = str(Path(sys.executable).with_name("tallyroom"))
+TARGETS = {"kg": 10.0, "100k": 120.0}
+
+
+def build_kg(folder: Path) -> Path:
+    out = folder / "pub"
+    if (out / "current").exists():
+        return out
+    from tallyroom.commission import create_key
+    from tallyroom.definition.load import load_definition
+    from tallyroom.publish.builder import Publisher
+    from tallyroom.simulate import kyrgyzstan as kg
+    from tallyroom.store.sql import open_store
+
+    folder.mkdir(parents=True, exist_ok=True)
+    definition = kg.generate_definition(2021)
+    raw = kg.definition_yaml(definition)
+    hand = kg.generate_protocols(definition, 2021)
+    machine = kg.machine_counts(hand, 2021)
+    db = folder / "kg.db"
+    key = Path(str(db) + ".commission-key")
+    signing = create_key(key, "tallyroom/kg-2021-parliament")
+    store = open_store(str(db))
+    store.initialize(load_definition(raw, "definition.yaml"), signing.verify_key.encode())
+    kg.load_protocols(store, machine, "machine")
+    kg.load_protocols(store, hand, "hand")
+    t = time.perf_counter()
+    outcome = Publisher(store, out, key).publish()
+    assert outcome.status == "published", outcome.failures
+    print(f"  published the Kyrgyz example in {time.perf_counter() - t:.0f} s", flush=True)
+    store.close()
+    return out
+
+
+def build_large(folder: Path, stations: int) -> Path:
+    out = folder / "pub"
+    if (out / "current").exists():
+        return out
+    import msgspec
+
+    from tallyroom.definition.model import Definition
+    from tallyroom.simulate import large
+
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = large.large_definition(stations)
+    (folder / "definition.json").write_bytes(raw)
+    definition = msgspec.json.decode(raw, type=Definition)
+    large.write_protocols_csv(definition, folder / "protocols.csv")
+    (folder / "mapping.yaml").write_text(large.mapping_yaml(definition))
+    db = str(folder / "big.db")
+    t = time.perf_counter()
+    for args in (
+        ["init", str(folder / "definition.json")],
+        [
+            "import",
+            "--format",
+            "csv",
+            "--mapping",
+            str(folder / "mapping.yaml"),
+            str(folder / "protocols.csv"),
+        ],
+        ["publish", "--out", str(out)],
+    ):
+        subprocess.run([TALLYROOM, "--db", db, *args], check=True, capture_output=True)
+    print(f"  built and published {stations:,} stations in {time.perf_counter() - t:.0f} s", flush=True)
+    return out
+
+
+def verify(source: Path, workers: int | None) -> tuple[float, float, float, str]:
+    """(wall s, CPU s of the process and its children, peak MiB, summary line)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    args = [TALLYROOM, "verify", str(source), "-q"] + ([f"--workers={workers}"] if workers else [])
+    t = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-300:]
+    if done.returncode != 0:
+        raise SystemExit(f"verify exited {done.returncode}: {line}")
+    return wall, cpu, after.ru_maxrss / 1024, line
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=["kg", "100k"])
+    ap.add_argument("--dir", type=Path, default=None, help="Keep publish folders here (reused if present).")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--stations", type=int, default=100_000)
+    args = ap.parse_args()
+    base = Path(args.dir or tempfile.mkdtemp(prefix="tallyroom-bench-verify-"))
+    print(f"machine: {describe()}")
+    for name in ("kg", "100k"):
+        if args.only and args.only != name:
+            continue
+        print(f"{name}: preparing …", flush=True)
+        pub = build_kg(base / "kg") if name == "kg" else build_large(base / "large", args.stations)
+        files = sum(1 for _ in (pub / "current").resolve().rglob("*"))
+        rounds = args.rounds if name == "kg" else 1
+        best = None
+        for _ in range(rounds):
+            load = os.getloadavg()[0]
+            result = verify(pub, args.workers)
+            if best is None or result[0] < best[0]:
+                best = (*result, load)
+        assert best is not None
+        wall, cpu, peak, line, load = best
+        verdict = "within" if wall <= TARGETS[name] else "OVER"
+        print(
+            f"{name}: {wall:6.1f} s wall, {cpu:6.1f} s CPU, peak {peak:,.0f} MiB, {files:,} files on disk, "
+            f"load average before {load:.1f} — {verdict} the {TARGETS[name]:.0f} s target"
+        )
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    main()

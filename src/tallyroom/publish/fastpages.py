@@ -1,0 +1,937 @@
+"""Specialised renderers for the pages there are thousands of (station pages) and the pages
+every snapshot rewrites (national and area pages).
+
+The Jinja2 templates in ``tallyroom/web/templates`` stay the definition of every page; these
+functions write the *same bytes* as those templates, only faster (Jinja2 costs about 2 ms per
+station page here, mostly in macro calls, ``gettext`` and escaping; this costs about a tenth).
+``tests/publish/test_publish_fastpages.py`` renders every page both ways and compares them
+byte for byte, in every language and in every state of a count (nothing reported, one count,
+two counts, failed rules, corrections). Like the templates, nothing here computes a number:
+every number is a field of the page's data, formatted for the locale.
+
+How the templates' Jinja2 semantics are reproduced:
+
+* ``{{ x }}`` with autoescape is :func:`esc` (markupsafe's rules: ``& < > ' "``);
+* ``_("…")`` and ``{% trans %}`` are gettext with the new-style, autoescaping rules: the
+  translated text is markup, the variables are escaped, and ``%`` formatting always applies
+  (:meth:`Phrases.t`, :meth:`Phrases.f`);
+* the environment's ``trim_blocks``/``lstrip_blocks`` whitespace is written out literally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from markupsafe import escape
+
+from tallyroom.definition.compiled import CompiledElection, name_in
+from tallyroom.definition.model import Name
+from tallyroom.publish.i18n import NumberFormat, number_format, translations
+
+_ESCAPED: dict[str, str] = {}
+
+
+def esc(value: object) -> str:
+    """``{{ value }}`` under autoescape (markupsafe's rules; short strings are remembered)."""
+    if value.__class__ is str:
+        got = _ESCAPED.get(value)
+        if got is None:
+            got = str(escape(value))
+            if len(got) <= 64 and len(_ESCAPED) < 200_000:
+                _ESCAPED[value] = got
+        return got
+    if value.__class__ is int:
+        return str(value)
+    return str(escape(value))
+
+
+def _remembered(fn: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``fn`` with a memory: the same few thousand numbers and shares recur on every page."""
+    memory: dict[Any, str] = {}
+
+    def wrapper(value: Any) -> str:
+        got = memory.get(value)
+        if got is None:
+            got = fn(value)
+            if len(memory) < 100_000:
+                memory[value] = got
+        return got
+
+    return wrapper
+
+
+class Phrases:
+    """One language's translated UI strings and names, escaped once."""
+
+    def __init__(self, election: CompiledElection, lang: str, languages: tuple[str, ...]) -> None:
+        self.lang = lang
+        self._gettext = translations(lang).gettext
+        self._plain: dict[str, str] = {}
+        self._formats: dict[str, str] = {}
+        fmt: NumberFormat = number_format(lang)
+        self.num: Callable[[int | None], str] = _remembered(fmt.integer)
+        self.pct: Callable[[str | None], str] = _remembered(fmt.decimal_text)
+        e = election
+        self.area_names = {a.id: esc(name_in(a.name, lang)) for a in e.areas}
+        self.station_names = {s.id: esc(name_in(s.name, lang)) for s in e.stations}
+        self.contest_names = {c.id: esc(name_in(c.contest.name, lang)) for c in e.contests}
+        self.election_name = esc(name_in(e.definition.election.name, lang))
+        self.choice_names = {
+            c.id: {ch.id: esc(_tr(ch.name, lang)) for ch in c.contest.choices} for c in e.contests
+        }
+        self.line_names = {
+            c.id: {
+                **{ln.id: esc(_tr(ln.name, lang)) for ln in c.form.lines},
+                **{ch.id: esc(_tr(ch.name, lang)) for ch in c.contest.choices},
+            }
+            for c in e.contests
+        }
+        self.languages = [(code, esc(number_format(code).language_name)) for code in languages]
+        self.area_kinds = {a.id: a.kind for a in e.areas}
+        self.kind_labels = {
+            "machine": self.t("machine count (scanners)"),
+            "hand": self.t("hand count"),
+            "recount": self.t("recount"),
+        }
+        self.status_labels = {True: self.t("official count"), False: self.t("preliminary count")}
+        self.base_formats = {
+            "took_part": self.format("of %(n)s voters who took part"),
+            "valid": self.format("of %(n)s valid votes"),
+            "ballots_cast": self.format("of %(n)s ballots cast"),
+            "registered": self.format("of %(n)s registered voters"),
+        }
+
+    def t(self, msgid: str) -> str:
+        """``_("msgid")``: the translation, ``%%`` made ``%`` (new-style gettext)."""
+        got = self._plain.get(msgid)
+        if got is None:
+            got = self._plain[msgid] = self._gettext(msgid) % {}
+        return got
+
+    def format(self, msgid: str) -> str:
+        """The translation of a message with ``%(name)s`` variables, to fill with :meth:`f`."""
+        got = self._formats.get(msgid)
+        if got is None:
+            got = self._formats[msgid] = self._gettext(msgid)
+        return got
+
+    def f(self, msgid: str, **values: object) -> str:
+        """``{% trans name=value %}…{% endtrans %}``: variables escaped, then ``%`` applied."""
+        return self.format(msgid) % {k: esc(v) for k, v in values.items()}
+
+    def kind(self, kind: str) -> str:
+        """The ``kind_label`` macro."""
+        got = self.kind_labels.get(kind)
+        return esc(kind) if got is None else got
+
+    def base_words(self, figure: str, value: int | None) -> str:
+        """The ``base_words`` macro."""
+        tpl = self.base_formats.get(figure)
+        if tpl is None:
+            return self.f("of %(n)s (%(f)s)", n=self.num(value), f=figure)
+        return tpl % {"n": self.num(value)}
+
+    def area(self, aid: str) -> str:
+        got = self.area_names.get(aid)
+        return esc(aid) if got is None else got
+
+    def station(self, sid: str) -> str:
+        got = self.station_names.get(sid)
+        return esc(sid) if got is None else got
+
+
+_SEPARATE = "Each count is a separate column; counts are never added together."
+_RULE_LEGEND = "✓: the rule holds for this protocol; ✗: it does not (left side / right side)."
+
+
+def _tr(name: Name | None, lang: str) -> str:
+    return "" if name is None else name_in(name, lang)
+
+
+class PageContext:
+    """What ``Site.render`` passes to every template besides the page data."""
+
+    __slots__ = ("api", "lang_href", "lang_root", "root")
+
+    def __init__(self, page: str, api: str, languages: tuple[str, ...]) -> None:
+        self.root = "../" * (page.count("/") + 1)
+        self.api = self.root + api
+        self.lang_root = "../" * page.count("/")
+        self.lang_href = {code: f"{self.root}{code}/{page}" for code in languages}
+
+
+def base_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any], title: str, main: str) -> str:
+    """``base.html`` around a page's ``title`` and ``main`` blocks (both already HTML)."""
+    root = ctx.root
+    lang = p.lang
+    api = esc(ctx.api)
+    out = [
+        '<!doctype html>\n<html lang="',
+        lang,
+        '">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>',
+        title,
+        " — ",
+        p.election_name,
+        '</title>\n<link rel="stylesheet" href="',
+        root,
+        'static/site.css">\n<link rel="alternate" type="application/json" href="',
+        api,
+        '">\n',
+    ]
+    for code, _label in p.languages:
+        out.append(f'<link rel="alternate" hreflang="{code}" href="{esc(ctx.lang_href[code])}">\n')
+    out.append(
+        f'</head>\n<body>\n<a class="skip" href="#main">{p.t("Skip to the results")}</a>\n'
+        f'<header class="top">\n<p class="site"><a href="{root}{lang}/index.html">{p.election_name}</a></p>\n'
+        f'<nav class="langs" aria-label="{p.t("Language")}">\n'
+    )
+    for code, label in p.languages:
+        if code == lang:
+            out.append(f'<strong lang="{code}" aria-current="true">{label}</strong>')
+        else:
+            out.append(f'<a lang="{code}" hreflang="{code}" href="{esc(ctx.lang_href[code])}">{label}</a>')
+    out.append(
+        f'</nav>\n<nav class="main-nav" aria-label="{p.t("Site")}">\n'
+        f'<a href="{root}{lang}/index.html">{p.t("Results")}</a>\n'
+        f'<a href="{root}{lang}/changes.html">{p.t("What changed")}</a>\n'
+        f'<a href="{root}{lang}/snapshots.html">{p.t("Snapshots")}</a>\n'
+        f'<a href="{root}{lang}/downloads.html">{p.t("Downloads")}</a>\n'
+        f'<a href="{api}">{p.t("JSON")}</a>\n'
+        '</nav>\n</header>\n<main id="main">\n'
+    )
+    out.append(main)
+    out.append("</main>\n<footer>\n")
+    links = (
+        f'<a href="{root}checkpoint.txt">{p.t("Signed checkpoint")}</a> · '
+        f'<a href="{root}manifest.json">{p.t("File list with SHA-256")}</a></p>\n'
+    )
+    changed = d.get("changed_in")
+    if changed:
+        out.append("<p>")
+        out.append(
+            p.f(
+                "The data on this page last changed in snapshot %(n)s (%(time)s).",
+                n=changed["number"],
+                time=changed["published_at"],
+            )
+        )
+        out.append(links)
+    snap = d.get("snapshot")
+    if snap:
+        out.append("<p>")
+        out.append(
+            p.f(
+                "Snapshot %(n)s, published %(time)s, covers the first %(size)s ledger entries.",
+                n=snap["number"],
+                size=p.num(snap["ledger_size"]),
+                time=snap["published_at"],
+            )
+        )
+        out.append(links)
+    out.append("<p>")
+    out.append(
+        p.t(
+            "Every number on this site is recomputed from the public ledger before it is "
+            "published. Anyone can check it again with the command “tallyroom verify”."
+        )
+    )
+    out.append("</p>\n</footer>\n</body>\n</html>")
+    return "".join(out)
+
+
+def _crumbs(p: Phrases, ctx: PageContext, chain: list[str]) -> list[str]:
+    lr = ctx.lang_root
+    out = [
+        f'<nav class="crumbs" aria-label="{p.t("You are here")}">'
+        f'<a href="{lr}index.html">{p.t("Results")}</a>'
+    ]
+    for a in chain:
+        out.append(f' › <a href="{lr}area/{esc(a)}.html">{p.area(a)}</a>')
+    return out
+
+
+def station_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
+    """``station.html``."""
+    num, pct, kind = p.num, p.pct, p.kind
+    out: list[str] = []
+    add = out.append
+    for chain in d["areas"]:
+        out.extend(_crumbs(p, ctx, chain))
+        add("</nav>\n")
+    station = p.station(d["station"])
+    add(f"<h1>{station}</h1>\n<p>")
+    add(p.f("Registered voters in the station list: %(n)s.", n=num(d["registered"])))
+    if d["abroad"]:
+        add(" " + p.t("Station abroad."))
+    add("</p>\n")
+    for c in d["contests"]:
+        cid = c["contest"]
+        ecid = esc(cid)
+        columns = c["columns"]
+        add(
+            f'<section class="protocol" id="p-{ecid}" data-contest="{ecid}">\n'
+            f'<h2>{p.contest_names[cid]}</h2>\n<ul class="counts-list">'
+        )
+        for col in columns:
+            add(f"<li>{kind(col['count_kind'])}: ")
+            if col["reported"]:
+                add(f'<span class="badge">{p.status_labels[bool(col["official"])]}</span> ')
+                if col["rules_failed"]:
+                    add('<span class="no">')
+                    add(p.f("Control rules: %(n)s warning(s)", n=col["rules_failed"]))
+                    add("</span>")
+                else:
+                    add(f'<span class="ok">{p.t("Control rules: all hold")}</span>')
+            else:
+                add(f'<span class="muted">{p.t("No protocol of this count yet.")}</span>')
+            add("</li>")
+        add("</ul>\n")
+        if c["any_reported"]:
+            labels = [kind(col["count_kind"]) for col in columns]
+            add(
+                f'<p class="note">{p.t(_SEPARATE)}</p>\n'
+                '<div class="scroll">\n<table class="lines">\n'
+                f"<caption>{p.t('Protocol lines')}</caption>\n"
+                f'<thead><tr><th scope="col">{p.t("Line")}</th>'
+            )
+            for label in labels:
+                add(f'<th scope="col" class="n">{label}</th>')
+            add("</tr></thead>\n<tbody>")
+            names = p.line_names[cid]
+            for lid, vals in c["lines"]:
+                add(f'<tr><th scope="row">{names[lid]}</th>')
+                for v in vals:
+                    add(f'<td class="n">{num(v)}</td>')
+                add("</tr>")
+            add(
+                '</tbody>\n</table>\n</div>\n<div class="scroll">\n'
+                f'<table class="results station-votes" data-contest="{ecid}">\n<caption>'
+            )
+            add(p.t("Votes"))
+            for col, label in zip(columns, labels, strict=True):
+                if col["reported"]:
+                    add(f" — {label}: {p.base_words(col['percent_base'], col['percent_base_value'])}")
+            add(f'</caption>\n<thead><tr><th scope="col">{p.t("Party or candidate")}</th>')
+            kinds = [esc(col["count_kind"]) for col in columns]
+            for k, label in zip(kinds, labels, strict=True):
+                add(f'<th scope="col" class="n" data-kind="{k}">{label}</th><th scope="col" class="n">%</th>')
+            add("</tr></thead>\n<tbody>")
+            cnames = p.choice_names[cid]
+            for choice, colour, cells in c["choices"]:
+                add(
+                    f'<tr data-choice="{esc(choice)}"><th scope="row"><span class="sw" '
+                    f'style="background:{esc(colour)}"></span>{cnames[choice]}</th>'
+                )
+                for i, cell in enumerate(cells):
+                    if cell:
+                        add(
+                            f'<td class="n votes" data-kind="{kinds[i]}">{num(cell[0])}</td>'
+                            f'<td class="n pct">{pct(cell[1])}%</td>'
+                        )
+                    else:
+                        add('<td class="n">—</td><td class="n">—</td>')
+                add("</tr>")
+            add("</tbody>\n</table>\n</div>\n")
+            for col, label, k in zip(columns, labels, kinds, strict=True):
+                if not col["reported"]:
+                    continue
+                add(
+                    f'<dl class="receipt" data-kind="{k}">\n'
+                    f"<div><dt>{label}: {p.t('Ledger entry')}</dt><dd>{esc(col['ledger_index'])}</dd></div>\n"
+                    f"<div><dt>{p.t('Leaf hash')}</dt><dd><code>{esc(col['leaf_hash'])}</code></dd></div>\n"
+                    f"<div><dt>{p.t('SHA-256 of the signed protocol')}</dt><dd><code>"
+                    f"{esc(col['body_sha256'])}</code></dd></div>\n"
+                    f"<div><dt>{p.t('Received')}</dt><dd>{_received(p, col['envelope'])}</dd></div>\n"
+                    "</dl>\n"
+                )
+        add("</section>\n")
+    rules = d["rules"]
+    if rules:
+        first = d["contests"][0]["contest"]
+        add(
+            f'<section aria-labelledby="rules">\n<h2 id="rules">{p.t("Control rules")}</h2>\n'
+            '<div class="scroll">\n<table class="rules">\n'
+            f'<thead><tr><th scope="col">{p.t("Rule")}</th>'
+        )
+        cols = d["rule_columns"]
+        for col in cols:
+            cc = col.split("/")
+            add(f'<th scope="col">{kind(cc[1])}')
+            if cc[0] != first:
+                add(f" ({p.contest_names[cc[0]]})")
+            add("</th>")
+        add("</tr></thead>\n<tbody>")
+        for r in rules:
+            add(f'<tr><th scope="row"><code>{esc(r["expr"])}</code></th>')
+            checks = r["checks"]
+            for col in cols:
+                x = checks.get(col, 0)
+                if x is None:
+                    add("<td>✓</td>")
+                elif x == 0:
+                    add("<td></td>")
+                else:
+                    add(
+                        f'<td><span class="no">✗ {num(x["left"])} / {num(x["right"])} '
+                        f"({esc(r['severity'])})</span></td>"
+                    )
+            add("</tr>")
+        add(f'</tbody>\n</table>\n</div>\n<p class="small">{p.t(_RULE_LEGEND)}</p>\n</section>\n')
+    add(f'<section aria-labelledby="hist-h">\n<h2 id="hist-h">{p.t("History")}</h2>\n')
+    history = d["history"]
+    if history:
+        add('<ol class="history">')
+        for h in history:
+            add("<li>")
+            add(p.f("Ledger entry %(i)s", i=h["ledger_index"]))
+            add(f": {p.contest_names[h['contest']]}, {kind(h['count_kind'])}</li>")
+        add("</ol>\n")
+    else:
+        add(f"<p>{p.t('Nothing recorded yet.')}</p>")
+    add("</section>\n")
+    return base_page(p, ctx, d, station, "".join(out))
+
+
+def _received(p: Phrases, envelope: Mapping[str, Any]) -> str:
+    if envelope.get("via") == "import":
+        return p.t("imported from a file")
+    if envelope.get("key_id"):
+        return p.f("signed by the station's device key %(k)s", k=envelope["key_id"])
+    if envelope.get("action"):
+        return p.f(
+            "a two-person decision (%(a)s) on ledger entry %(t)s",
+            a=envelope["action"],
+            t=envelope.get("target", ""),
+        )
+    return "—"
+
+
+# -- _macros.html ------------------------------------------------------------------------------
+
+
+def _base_header(p: Phrases, figure: str) -> str:
+    if figure == "took_part":
+        return p.t("Share of voters who took part, %%")
+    if figure == "valid":
+        return p.t("Share of valid votes, %%")
+    if figure == "ballots_cast":
+        return p.t("Share of ballots cast, %%")
+    return p.t("Share of registered voters, %%")
+
+
+def _reporting(p: Phrases, s: Mapping[str, Any]) -> str:
+    share = p.pct(s["stations_reporting_percent"])
+    text = p.f(
+        "%(x)s of %(y)s polling stations reporting (%(p)s%%)",
+        x=p.num(s["stations_reporting"]),
+        y=p.num(s["stations_expected"]),
+        p=share,
+    )
+    return (
+        f'<div class="reporting">\n<p>{text}</p>\n<progress max="{esc(s["stations_expected"])}" '
+        f'value="{esc(s["stations_reporting"])}">{share}%</progress>\n</div>'
+    )
+
+
+def _figures(p: Phrases, s: Mapping[str, Any]) -> str:
+    num = p.num
+    out = ['<dl class="figures">\n']
+    if s["registered"] is not None:
+        out.append(f"<div><dt>{p.t('Registered voters')}</dt><dd>{num(s['registered'])}</dd></div>")
+    if s["took_part"] is not None:
+        out.append(f"<div><dt>{p.t('Voters who took part')}</dt><dd>{num(s['took_part'])}</dd></div>")
+    if s["turnout_percent"] is not None:
+        out.append(f"<div><dt>{p.t('Turnout')}</dt><dd>{p.pct(s['turnout_percent'])}%</dd></div>")
+    if s["ballots_cast"] is not None:
+        out.append(f"<div><dt>{p.t('Ballots cast')}</dt><dd>{num(s['ballots_cast'])}</dd></div>")
+    if s["valid"] is not None:
+        out.append(f"<div><dt>{p.t('Valid votes')}</dt><dd>{num(s['valid'])}</dd></div>")
+    if s["invalid"] is not None:
+        out.append(f"<div><dt>{p.t('Invalid ballots')}</dt><dd>{num(s['invalid'])}</dd></div>")
+    out.append("</dl>")
+    return "".join(out)
+
+
+def _choices_table(p: Phrases, s: Mapping[str, Any], caption: str) -> str:
+    cid = s["contest"]
+    ecid = esc(cid)
+    names = p.choice_names[cid]
+    out = [
+        '<div class="scroll">\n'
+        f'<table class="results" data-contest="{ecid}" data-kind="{esc(s["count_kind"])}">\n'
+        f"<caption>{caption} — {p.base_words(s['percent_base'], s['percent_base_value'])}</caption>\n"
+        f'<thead><tr><th scope="col">{p.t("Party or candidate")}</th><th scope="col" class="n">'
+        f'{p.t("Votes")}</th><th scope="col" class="n">{_base_header(p, s["percent_base"])}</th>'
+        f'<th scope="col" class="barcol"><span class="vh">{p.t("Share as a bar")}</span></th></tr></thead>\n'
+        "<tbody>\n"
+    ]
+    num, pct = p.num, p.pct
+    for c in s["choices"]:
+        colour = esc(c["colour"])
+        percent = c["percent"]
+        if percent is not None:
+            share = f"{pct(percent)}%"
+            bar = f'<span class="bar" style="width:{esc(percent)}%;background:{colour}"></span>'
+        else:
+            share, bar = "—", ""
+        out.append(
+            f'<tr data-choice="{esc(c["id"])}"><th scope="row"><span class="sw" style="background:'
+            f'{colour}"></span>{names[c["id"]]}</th><td class="n votes">{num(c["votes"])}</td>'
+            f'<td class="n pct">{share}</td><td class="barcol" aria-hidden="true">{bar}</td></tr>\n'
+        )
+    out.append("</tbody>\n</table>\n</div>")
+    return "".join(out)
+
+
+def _seats_block(p: Phrases, s: Mapping[str, Any]) -> str:
+    sp = s["seats"]
+    cid = s["contest"]
+    names = p.choice_names[cid]
+    num, pct = p.num, p.pct
+    tag = f"{esc(cid)}-{esc(s['count_kind'])}"
+    out = [f'<section class="seats" aria-labelledby="seats-{tag}">\n<h3 id="seats-{tag}">']
+    out.append(p.t("Provisional seat projection") if sp["provisional"] else p.t("Seats"))
+    out.append("</h3>\n")
+    if sp["provisional"]:
+        out.append('<p class="note">')
+        out.append(
+            p.f(
+                "Projection on %(x)s of %(y)s stations of this count; not a result.",
+                x=num(sp["stations_reporting"]),
+                y=num(sp["stations_expected"]),
+            )
+        )
+        out.append("</p>")
+    status = sp["status"]
+    if status != "ok":
+        out.append("<p>")
+        if status == "no-data":
+            out.append(p.t("No station has reported yet."))
+        elif status == "no-eligible":
+            out.append(p.t("No party passes the thresholds yet."))
+        else:
+            out.append(p.t("Seats cannot be computed yet."))
+        out.append("</p>\n")
+    elif sp.get("hemicycle"):
+        h = sp["hemicycle"]
+        out.append(
+            f'<svg class="hemicycle" viewBox="0 0 {esc(h["width"])} {esc(h["height"])}" role="img" '
+            f'aria-labelledby="hc-{tag}"><title id="hc-{tag}">'
+        )
+        out.append(
+            p.f("Seat diagram of %(n)s seats; the table below gives the numbers.", n=sp["seats_total"])
+        )
+        out.append("</title>\n")
+        r = esc(h["r"])
+        for seat in h["seats"]:
+            out.append(
+                f'<circle cx="{esc(seat["x"])}" cy="{esc(seat["y"])}" r="{r}" fill="{esc(seat["colour"])}"/>'
+            )
+        out.append('</svg>\n<table class="legend"><caption>')
+        out.append(p.f("Seats of %(n)s", n=num(sp["seats_total"])))
+        out.append(
+            f'</caption>\n<thead><tr><th scope="col">{p.t("Party")}</th><th scope="col" class="n">'
+            f"{p.t('Seats')}</th></tr></thead>\n<tbody>"
+        )
+        for q in sp["legend"]:
+            out.append(
+                f'<tr data-choice="{esc(q["id"])}"><th scope="row"><span class="sw" style="background:'
+                f'{esc(q["colour"])}"></span>{names[q["id"]]}</th><td class="n">{num(q["seats"])}</td></tr>'
+            )
+        out.append("</tbody>\n</table>\n")
+    elif sp.get("outcome"):
+        out.append('<p class="outcome">')
+        if sp["outcome"] == "elected" and sp["provisional"]:
+            out.append(p.f("Leading: %(who)s", who=_choice_name(p, cid, sp["winner"])))
+        elif sp["outcome"] == "elected":
+            out.append(p.f("Elected: %(who)s", who=_choice_name(p, cid, sp["winner"])))
+        else:
+            out.append(
+                p.t(
+                    "“Against all” has more votes than any candidate: the election in this "
+                    "constituency fails and is held again."
+                )
+            )
+        out.append("</p>\n")
+    if status == "ok" and sp["has_thresholds"]:
+        parties = sp["parties"]
+        regional = parties[0].get("regions_total")
+        out.append(
+            '<div class="scroll">\n<table class="thresholds">\n'
+            f"<caption>{p.t('Thresholds')}</caption>\n"
+            f'<thead><tr><th scope="col">{p.t("Party")}</th><th scope="col" class="n">{p.t("Nationally")}'
+            f'</th><th scope="col">{p.t("Passed")}</th>'
+        )
+        if regional:
+            out.append(
+                f'<th scope="col" class="n">{p.t("Regions passed")}</th><th scope="col">'
+                f"{p.t('Lowest region')}</th>"
+            )
+        out.append("</tr></thead>\n<tbody>\n")
+        for q in parties:
+            if q.get("against_all"):
+                continue
+            out.append(
+                f'<tr data-choice="{esc(q["id"])}"><th scope="row">{names[q["id"]]}</th>\n'
+                f'<td class="n">{pct(q.get("national_percent"))}% <span class="req">(≥ '
+                f"{pct(q.get('national_required_percent'))}%)</span></td>\n<td>"
+            )
+            if q.get("national_passed") and not q.get("regions_failed"):
+                out.append(f'<span class="ok">{p.t("yes")}</span>')
+            else:
+                out.append(f'<span class="no">{p.t("no")}</span>')
+            out.append("</td>\n")
+            if q.get("regions_total"):
+                out.append(f'<td class="n">{esc(q["regions_passed"])} / {esc(q["regions_total"])}</td><td>')
+                low = q.get("lowest_region")
+                if low:
+                    out.append(
+                        f'{p.area(low["area"])}: {pct(low["percent"])}% <span class="req">(≥ '
+                        f"{pct(low['required_percent'])}%)</span>"
+                    )
+                out.append("</td>")
+            out.append("</tr>\n")
+        out.append("</tbody>\n</table>\n</div>\n")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _choice_name(p: Phrases, contest: str, choice: str) -> str:
+    return p.choice_names[contest][choice]
+
+
+def section(p: Phrases, s: Mapping[str, Any]) -> str:
+    """The ``section`` macro (with its heading)."""
+    cid, kind = s["contest"], s["count_kind"]
+    label = p.kind(kind)
+    official = s["official"]
+    out = [
+        f'<section class="count {"official" if official else "preliminary"}" '
+        f'id="count-{esc(cid)}-{esc(kind)}" data-contest="{esc(cid)}" data-kind="{esc(kind)}">\n'
+        f"<h2>{p.contest_names[cid]}: {label} "
+        f'<span class="badge">{p.status_labels[bool(official)]}</span></h2>'
+    ]
+    if not official:
+        out.append(
+            '<p class="note">'
+            + p.t("Preliminary: this count is shown apart from the official count and never added to it.")
+            + "</p>"
+        )
+    out.append(_reporting(p, s))
+    out.append("\n")
+    out.append(_figures(p, s))
+    out.append("\n")
+    out.append(_choices_table(p, s, label))
+    out.append("\n")
+    if s["seats"]:
+        out.append(_seats_block(p, s))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _leader_cell(p: Phrases, contest: str | None, leader: Mapping[str, Any] | None) -> str:
+    if not leader:
+        return "—"
+    name = p.choice_names[contest][leader["id"]] if contest is not None else ""
+    return (
+        f'<span class="sw" style="background:{esc(leader["colour"])}"></span>{name} '
+        f"({p.pct(leader['percent'])}%)"
+    )
+
+
+# -- _children.html, area.html, national.html -------------------------------------------------
+
+
+def _children(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
+    children = d["children"]
+    if not children:
+        return ""
+    lr = ctx.lang_root
+    num = p.num
+    out = [
+        f'<section aria-labelledby="children-h">\n<h2 id="children-h">{p.t("Areas")} — '
+        f'{p.kind(d["primary_kind"])}</h2>\n<div class="scroll">\n<table class="areas">\n'
+        f'<thead><tr><th scope="col">{p.t("Area")}</th><th scope="col" class="n">'
+        f'{p.t("Stations reporting")}</th><th scope="col" class="n">{p.t("Turnout")}</th>'
+        f'<th scope="col">{p.t("Leading")}</th></tr></thead>\n<tbody>\n'
+    ]
+    main = d["main_contest"]
+    for c in children:
+        turnout = c["turnout_percent"]
+        out.append(
+            f'<tr data-area="{esc(c["area"])}"><th scope="row"><a href="{lr}area/{esc(c["area"])}.html">'
+            f'{p.area(c["area"])}</a></th><td class="n">{num(c["stations_reporting"])} / '
+            f'{num(c["stations_expected"])}</td><td class="n">'
+            f"{'—' if turnout is None else p.pct(turnout) + '%'}</td><td>"
+            f"{_leader_cell(p, main, c['leader'])}</td></tr>\n"
+        )
+    out.append("</tbody>\n</table>\n</div>\n</section>\n")
+    return "".join(out)
+
+
+def area_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
+    """``area.html``."""
+    lr = ctx.lang_root
+    name = p.area(d["area"])
+    out = _crumbs(p, ctx, d["chain"])
+    out.append(f' › <span aria-current="page">{name}</span></nav>\n<h1>{name}</h1>\n')
+    for s in d["sections"]:
+        out.append(section(p, s))
+        out.append("\n")
+    out.append(_children(p, ctx, d))
+    related = d["related"]
+    if related:
+        if p.area_kinds.get(d["area"]) == "constituency":
+            heading = p.t("Regions of this constituency")
+        else:
+            heading = p.t("Constituencies in this area")
+        out.append(f'<section aria-labelledby="rel-h">\n<h2 id="rel-h">{heading}</h2>\n<ul class="cols">')
+        for a in related:
+            out.append(f'<li><a href="{lr}area/{esc(a)}.html">{p.area(a)}</a></li>')
+        out.append("</ul>\n</section>\n")
+    stations = d["stations"]
+    if stations:
+        num, pct = p.num, p.pct
+        out.append(
+            f'<section aria-labelledby="st-h">\n<h2 id="st-h">{p.t("Polling stations")}</h2>\n'
+            '<div class="scroll">\n<table class="stations">\n'
+            f'<thead><tr><th scope="col">{p.t("Station")}</th><th scope="col" class="n">'
+            f"{p.t('Registered voters')}</th>"
+        )
+        for k in stations[0]["kinds"]:
+            out.append(f'<th scope="col">{p.kind(k)}</th>')
+        out.append("</tr></thead>\n<tbody>\n")
+        main = d["main_contest"]
+        turnout_word = p.t("turnout")
+        not_reported = f'<td><span class="muted">{p.t("not reported")}</span></td>'
+        for st in stations:
+            sid = esc(st["id"])
+            out.append(
+                f'<tr data-station="{sid}"><th scope="row"><a href="{lr}station/{sid}.html">'
+                f'{p.station(st["id"])}</a></th><td class="n">{num(st["registered"])}</td>'
+            )
+            for v in st["kinds"].values():
+                if v:
+                    out.append(
+                        f"<td>{turnout_word} {pct(v['turnout_percent'])}% · "
+                        f"{_leader_cell(p, main, v['leader'])}</td>"
+                    )
+                else:
+                    out.append(not_reported)
+            out.append("</tr>\n")
+        out.append("</tbody>\n</table>\n</div>\n</section>\n")
+    return base_page(p, ctx, d, name, "".join(out))
+
+
+def national_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
+    """``national.html``."""
+    lr = ctx.lang_root
+    out = [f'<h1>{p.election_name}</h1>\n<p class="lead">']
+    out.append(p.f("Results as of snapshot %(n)s.", n=d["snapshot"]["number"]))
+    out.append(
+        " "
+        + p.t(
+            "Machine (scanner) counts are preliminary; the hand count is the official result. "
+            "The two are never added together."
+        )
+        + "</p>\n"
+    )
+    sections = d["sections"]
+    if sections:
+        out.append(f'<nav class="counts" aria-label="{p.t("Counts")}">')
+        for s in sections:
+            out.append(
+                f'<a href="#count-{esc(s["contest"])}-{esc(s["count_kind"])}">{p.kind(s["count_kind"])}</a>'
+            )
+        out.append("</nav>\n")
+    for s in sections:
+        out.append(section(p, s))
+        out.append("\n")
+    m = d.get("map")
+    if m:
+        main = d["main_contest"]
+        out.append(
+            f'<section class="maps" aria-labelledby="map-h">\n<h2 id="map-h">{p.t("Regions")} — '
+            f'{p.kind(d["primary_kind"])}</h2>\n<div class="mapgrid">\n<figure>\n'
+            f'<svg viewBox="0 0 {esc(m["width"])} {esc(m["height"])}" role="img" '
+            f'aria-labelledby="map-lead"><title id="map-lead">'
+            f"{p.t('Map: the leading party in each region. The table below lists the same.')}</title>\n"
+        )
+        for r in m["regions"]:
+            leader = r["leader"]
+            if leader:
+                what = f"{p.choice_names[main][leader['id']]} {p.pct(leader['percent'])}%"
+            else:
+                what = p.t("no results yet")
+            out.append(
+                f'<a href="{lr}area/{esc(r["area"])}.html"><path d="{esc(r["d"])}" '
+                f'fill="{esc(r["leader_fill"])}" stroke="#fff" stroke-width="1"><title>'
+                f"{p.area(r['area'])}: {what}</title></path></a>"
+            )
+        out.append(
+            f"</svg>\n<figcaption>{p.t('Leading party')}</figcaption>\n</figure>\n<figure>\n"
+            f'<svg viewBox="0 0 {esc(m["width"])} {esc(m["height"])}" role="img" '
+            f'aria-labelledby="map-turnout"><title id="map-turnout">'
+            f"{p.t('Map: turnout in each region (darker is higher). The table below lists the same.')}"
+            "</title>\n"
+        )
+        for r in m["regions"]:
+            turnout = r["turnout_percent"]
+            out.append(
+                f'<a href="{lr}area/{esc(r["area"])}.html"><path d="{esc(r["d"])}" '
+                f'fill="{esc(r["turnout_fill"])}" stroke="#333" stroke-width="0.6"><title>'
+                f"{p.area(r['area'])}: {'—' if turnout is None else p.pct(turnout) + '%'}</title></path></a>"
+            )
+        out.append(f"</svg>\n<figcaption>{p.t('Turnout')}</figcaption>\n</figure>\n</div>\n")
+        if m.get("attribution"):
+            out.append(f'<p class="small">{p.t("Boundaries:")} {esc(m["attribution"])}</p>')
+        out.append("</section>\n")
+    out.append(_children(p, ctx, d))
+    smds = d["constituencies"]
+    if smds:
+        out.append(
+            f'<section aria-labelledby="smd-h">\n<h2 id="smd-h">{p.t("Single-member constituencies")}</h2>\n'
+            '<ul class="cols">'
+        )
+        for a in smds:
+            out.append(f'<li><a href="{lr}area/{esc(a)}.html">{p.area(a)}</a></li>')
+        out.append("</ul>\n</section>\n")
+    return base_page(p, ctx, d, p.t("Results"), "".join(out))
+
+
+# -- changes.html, snapshots.html, downloads.html --------------------------------------------
+
+
+def _short(value: object, n: int) -> object:
+    """The ``short`` filter."""
+    return value[:n] + "…" if isinstance(value, str) and len(value) > n else value
+
+
+def changes_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
+    """``changes.html``."""
+    lr = ctx.lang_root
+    num = p.num
+    c = d["changes"]
+    title = p.t("What changed")
+    out = [f"<h1>{title}</h1>\n"]
+    if c["previous"] is None:
+        out.append(f"<p>{p.t('This is the first snapshot.')}</p>\n")
+    else:
+        out.append("<p>")
+        out.append(
+            p.f(
+                "Snapshot %(n)s against snapshot %(p)s: ledger entries %(a)s to %(b)s.",
+                n=d["snapshot"]["number"],
+                p=c["previous"],
+                a=num(c["ledger_from"]),
+                b=num(c["ledger_to"]),
+            )
+        )
+        out.append("</p>\n")
+    out.append("<p>")
+    out.append(p.f("New protocols: %(n)s.", n=num(c["new_protocols_total"])))
+    out.append(" ")
+    out.append(p.f("Totals changed: %(n)s.", n=num(c["rows_changed_total"])))
+    out.append("</p>\n")
+    if c["rows_changed"]:
+        out.append(
+            f'<div class="scroll">\n<table>\n<caption>{p.t("Totals that changed")}</caption>\n'
+            f'<thead><tr><th scope="col">{p.t("Area")}</th><th scope="col">{p.t("Contest")}</th>'
+            f'<th scope="col">{p.t("Count")}</th><th scope="col" class="n">{p.t("Stations reporting")}'
+            f'</th><th scope="col" class="n">{p.t("Voters who took part")}</th></tr></thead>\n<tbody>'
+        )
+        for r in c["rows_changed"]:
+            sr, tp = r["stations_reporting"], r["took_part"]
+            out.append(
+                f'<tr><th scope="row"><a href="{lr}area/{esc(r["area"])}.html">{p.area(r["area"])}</a></th>'
+                f"<td>{p.contest_names[r['contest']]}</td><td>{p.kind(r['count_kind'])}</td>"
+                f'<td class="n">{num(sr[0])} → {num(sr[1])}</td>'
+                f'<td class="n">{num(tp[0])} → {num(tp[1])}</td></tr>'
+            )
+        out.append("</tbody>\n</table>\n</div>\n")
+    news = c["new_protocols"]
+    if news:
+        entry = p.t("ledger entry")
+        out.append(f'<h2>{p.t("New protocols")}</h2>\n<ul class="cols">')
+        for q in news:
+            sid = q["station"]
+            out.append(
+                f'<li><a href="{lr}station/{esc(sid)}.html">{p.station(sid)}</a> — '
+                f"{p.kind(q['count_kind'])} ({entry} {esc(q['ledger_index'])})</li>"
+            )
+        out.append("</ul>\n")
+        if c["new_protocols_total"] > len(news):
+            out.append('<p class="small">')
+            out.append(p.f("The first %(n)s are listed; changes.json has the counts.", n=len(news)))
+            out.append("</p>")
+    return base_page(p, ctx, d, title, "".join(out))
+
+
+def snapshots_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
+    """``snapshots.html``."""
+    title = p.t("Snapshots")
+    lang = p.lang
+    out = [
+        f"<h1>{title}</h1>\n<p>"
+        + p.t(
+            "Each snapshot is an unchangeable set of files. Its checkpoint is signed by the "
+            "commission; a later checkpoint must extend every earlier one."
+        )
+        + "</p>\n"
+        f'<div class="scroll">\n<table>\n<thead><tr><th scope="col">{p.t("Snapshot")}</th>'
+        f'<th scope="col">{p.t("Published")}</th><th scope="col" class="n">{p.t("Ledger entries")}</th>'
+        f'<th scope="col">{p.t("Merkle root")}</th><th scope="col">{p.t("Checkpoint")}</th></tr></thead>\n'
+        "<tbody>"
+    ]
+    num = p.num
+    for s in reversed(d["snapshots"]):
+        n = esc(s["number"])
+        out.append(
+            f'<tr><th scope="row"><a href="/snapshots/{n}/{lang}/index.html">{n}</a></th>'
+            f'<td>{esc(s["published_at"])}</td><td class="n">{num(s["ledger_size"])}</td>'
+            f"<td><code>{esc(_short(s['root'], 16))}</code></td>"
+            f'<td><a href="/snapshots/{n}/checkpoint.txt">checkpoint.txt</a></td></tr>'
+        )
+    out.append("</tbody>\n</table>\n</div>\n")
+    return base_page(p, ctx, d, title, "".join(out))
+
+
+_WHAT = {
+    "results": "all results, every area and station (JSON)",
+    "stations": "station protocols of one region (JSON)",
+    "csv": "results of one level (CSV)",
+    "nist": "NIST SP 1500-100 v2 election results (JSON)",
+    "sqlite": "everything in one SQLite database",
+    "ledger": "ledger entries with their exact bytes",
+    "definition": "the election definition",
+    "checkpoints": "all signed checkpoints",
+    "key": "the commission's public key",
+}
+
+
+def downloads_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
+    """``downloads.html``."""
+    title = p.t("Downloads")
+    out = [
+        f"<h1>{title}</h1>\n<p>"
+        + p.t(
+            "Everything needed to recompute every number on this site. The formats are "
+            "described in docs/bulletin.md of tallyroom."
+        )
+        + "</p>\n"
+        f'<div class="scroll">\n<table>\n<thead><tr><th scope="col">{p.t("File")}</th>'
+        f'<th scope="col">{p.t("What it holds")}</th><th scope="col" class="n">{p.t("Bytes")}</th>'
+        '<th scope="col">SHA-256</th></tr></thead>\n<tbody>'
+    ]
+    for f in d["downloads"]:
+        path = esc(f["path"])
+        what = _WHAT.get(f["what"])
+        out.append(
+            f'<tr><th scope="row"><a href="../{path}">{path}</a></th>'
+            f"<td>{esc(f['what']) if what is None else p.t(what)}</td>"
+            f'<td class="n">{p.num(f["size"])}</td><td><code>{esc(_short(f["sha256"], 16))}</code></td></tr>'
+        )
+    out.append("</tbody>\n</table>\n</div>\n")
+    return base_page(p, ctx, d, title, "".join(out))

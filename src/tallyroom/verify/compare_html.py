@@ -1,0 +1,973 @@
+"""Read every number off the HTML pages and compare it with the recomputed one (§13).
+
+Pages are parsed at the hooks docs/bulletin.md §13 names — ``section.count[data-contest]
+[data-kind]``, ``table.results … tr[data-choice]`` with ``td.votes`` and ``td.pct``,
+``table.station-votes`` with ``td.votes[data-kind]``, ``tr[data-area]`` — and, where §13 names
+no hook, at the structure of the templates in ``tallyroom/web/templates`` (the figures list,
+the reporting line, the protocol lines table, the control-rule table, the receipts). Each shown
+number must be *exactly* the recomputed value written the locale's way (``en`` 1,281,622 and
+17.32%; ``ru``/``ky`` 1 281 622 with U+00A0 and 17,32%). Parsing uses targeted regular
+expressions rather than a full HTML parser: tens of thousands of pages must be read in seconds.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from itertools import pairwise
+from typing import Any
+
+from tallyroom.verify.compare_json import leader_of, page_contests
+from tallyroom.verify.expected import Expected, Row, RowKey
+from tallyroom.verify.numbers import Symbols, symbols
+from tallyroom.verify.report import Tally
+
+_SECTION = re.compile(r'<section class="count [^"]*" id="[^"]*" data-contest="([^"]+)" data-kind="([^"]+)">')
+_REPORTING = re.compile(
+    r'<div class="reporting">\s*<p>(.*?)</p>\s*<progress max="([^"]*)" value="([^"]*)">([^<]*)</progress>',
+    re.S,
+)
+_FIGURES = re.compile(r'<dl class="figures">(.*?)</dl>', re.S)
+_DD = re.compile(r"<dd>([^<]*)</dd>")
+_CHOICE_ROW = re.compile(r'<tr data-choice="([^"]+)">(.*?)</tr>', re.S)
+_VOTES = re.compile(r'<td class="n votes">([^<]*)</td><td class="n pct">([^<]*)</td>')
+_BAR = re.compile(r'class="bar" style="width:([^%;"]*)%')
+_LEGEND = re.compile(r'<table class="legend">(.*?)</table>', re.S)
+_LEGEND_ROW = re.compile(r'<tr data-choice="([^"]+)">.*?<td class="n">([^<]*)</td></tr>', re.S)
+_THRESH = re.compile(r'<table class="thresholds">(.*?)</table>', re.S)
+_THRESH_ROW = re.compile(r'<tr data-choice="([^"]+)">.*?<td class="n">([^<%]*)% <span class="req">', re.S)
+_AREA_ROW = re.compile(r'<tr data-area="([^"]+)">(.*?)</tr>', re.S)
+_AREA_CELLS = re.compile(
+    r'<td class="n">([^<]*) / ([^<]*)</td><td class="n">([^<]*)</td><td>(.*?)</td>', re.S
+)
+_STATION_ROW = re.compile(r'<tr data-station="([^"]+)">(.*?)</tr>', re.S)
+_TD = re.compile(r"<td[^>]*>(.*?)</td>", re.S)
+_TAG = re.compile(r"<[^>]+>")
+_PROTOCOL = re.compile(r'<section class="protocol" id="[^"]*" data-contest="([^"]+)">')
+_LINES = re.compile(r'<table class="lines">(.*?)</table>', re.S)
+_LINE_ROW = re.compile(r'<tr><th scope="row">[^<]*</th>((?:<td class="n">[^<]*</td>)+)</tr>')
+_N_CELL = re.compile(r'<td class="n">([^<]*)</td>')
+_SVOTES_ROW_CELL = re.compile(
+    r'<td class="n(?: votes)?"(?: data-kind="([^"]+)")?>([^<]*)</td>'
+    r'<td class="n(?: pct)?">([^<]*)</td>'
+)
+_VOTE_TOKENS = re.compile(
+    r'<tr data-choice="([^"]+)">|<td class="n(?: votes)?"(?: data-kind="([^"]+)")?>([^<]*)</td>'
+    r'<td class="n(?: pct)?">([^<]*)</td>'
+)
+_RECEIPT = re.compile(r'<dl class="receipt" data-kind="([^"]+)">(.*?)</dl>', re.S)
+_CODE = re.compile(r"<code>([^<]*)</code>")
+_RULES = re.compile(r'<table class="rules">.*?<tbody>(.*?)</tbody>', re.S)
+_RULE_ROW = re.compile(r'<tr><th scope="row"><code>(.*?)</code></th>(.*?)</tr>', re.S)
+_HISTORY = re.compile(r'<ol class="history">(.*?)</ol>', re.S)
+_H1_P = re.compile(r"</h1>\s*<p>(.*?)</p>", re.S)
+
+
+def _escape(text: str) -> str:
+    """Escaped as the templates escape (markupsafe's choice of entities)."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("'", "&#39;")
+        .replace('"', "&#34;")
+    )
+
+
+def _text(fragment: str) -> str:
+    return html.unescape(_TAG.sub("", fragment)).strip()
+
+
+class _Page:
+    def __init__(self, out: Tally, file: str, ex: Expected, sym: Symbols) -> None:
+        self.out = out
+        self.file = file
+        self.ex = ex
+        self.sym = sym
+
+    def same(self, where: str, shown: str, want: str, why: str) -> None:
+        self.out.numbers += 1
+        if shown.strip() != want:
+            self.out.add("html", self.file, where, shown.strip(), want, why)
+
+    def num(self, v: int | None) -> str:
+        return self.sym.integer(v)
+
+    def pct(self, v: str | None) -> str:
+        return "—" if v is None else self.sym.share(v) + "%"
+
+    def missing(self, where: str, what: str) -> None:
+        self.out.fail("html", self.file, where, f"{what} is not on the page (docs/bulletin.md §13 hooks)")
+
+
+def _last(tokens: list[str]) -> str | None:
+    return tokens[-1] if tokens else None
+
+
+def _parse_area(text: str, sym: Symbols) -> Any:
+    sections = {}
+    starts = [(m.start(), m.group(1), m.group(2)) for m in _SECTION.finditer(text)]
+    for i, (pos, cid, kind) in enumerate(starts):
+        seg = text[pos : starts[i + 1][0] if i + 1 < len(starts) else len(text)]
+        rep = _REPORTING.search(seg)
+        fig = _FIGURES.search(seg)
+        table = re.search(r'<table class="results"[^>]*>\s*<caption>(.*?)</caption>(.*?)</table>', seg, re.S)
+        choices = {}
+        order = []
+        if table is not None:
+            for m in _CHOICE_ROW.finditer(table.group(2)):
+                cells = _VOTES.search(m.group(2))
+                bar = _BAR.search(m.group(2))
+                choices[m.group(1)] = (
+                    (cells.group(1), cells.group(2)) if cells else None,
+                    bar.group(1) if bar else None,
+                )
+                order.append(m.group(1))
+        sections[(cid, kind)] = (
+            sorted(sym.tokens(_text(rep.group(1)))) if rep else None,
+            (rep.group(2), rep.group(3)) if rep else None,
+            [html.unescape(d) for d in _DD.findall(fig.group(1))] if fig else None,
+            sym.tokens(_text(table.group(1))) if table else None,
+            choices,
+            order,
+        )
+    children = {}
+    for m in _AREA_ROW.finditer(text):
+        cells = _AREA_CELLS.search(m.group(2))
+        children[m.group(1)] = (
+            (cells.group(1), cells.group(2), _text(cells.group(3)), _last(sym.tokens(_text(cells.group(4)))))
+            if cells
+            else None
+        )
+    stations = {}
+    for m in _STATION_ROW.finditer(text):
+        tds = [_text(t) for t in _TD.findall(m.group(2))]
+        kinds: list[tuple[str | None, str | None] | None] = []
+        for cell in tds[1:]:
+            if "·" in cell:
+                left, right = cell.split("·", 1)
+                kinds.append((_last(sym.tokens(left)), _last(sym.tokens(right))))
+            else:
+                kinds.append(None)
+        stations[m.group(1)] = (tds[0] if tds else None, kinds)
+    return sections, children, stations
+
+
+def _leader_share(row: Row, sym: Symbols) -> str | None:
+    leaders = leader_of(row)
+    if not leaders:
+        return None
+    c = next(c for c in row["choices"] if c["id"] == leaders[0])
+    return None if c["percent"] is None else sym.share(c["percent"])
+
+
+def _expect_area(ex: Expected, area_id: str, sym: Symbols, main: Any, kind: Any) -> tuple[Any, int]:
+    e = ex.election
+    area = e.area_index[area_id]
+    sections = {}
+    n = 0
+    for cid in page_contests(ex, area):
+        for k in ex.kinds[cid]:
+            row = ex.rows.get((cid, area_id, k))
+            if row is None:
+                continue
+            figs = [
+                sym.share(row[f]) + "%" if f == "turnout_percent" else sym.integer(row[f])
+                for f in ("registered", "took_part", "turnout_percent", "ballots_cast", "valid", "invalid")
+                if row[f] is not None
+            ]
+            base = row["percent_base"]["value"]
+            choices = {
+                c["id"]: (
+                    (sym.integer(c["votes"]), "—" if c["percent"] is None else sym.share(c["percent"]) + "%"),
+                    c["percent"],
+                )
+                for c in row["choices"]
+            }
+            order = [c["id"] for c in sorted(row["choices"], key=lambda c: (-c["votes"], c["id"]))]
+            sections[(cid, k)] = (
+                sorted(
+                    [
+                        sym.integer(row["stations_reporting"]),
+                        sym.integer(row["stations_expected"]),
+                        sym.share(row["stations_reporting_percent"]),
+                    ]
+                ),
+                (str(row["stations_expected"]), str(row["stations_reporting"])),
+                figs,
+                [sym.integer(base)] if base is not None else [],
+                choices,
+                order,
+            )
+            n += 3 + len(figs) + 1 + 2 * len(choices)
+    children = {}
+    stations: dict[str, Any] = {}
+    if main is not None:
+        for child in e.children[area]:
+            row = ex.rows.get((main, e.areas[child].id, kind))
+            if row is None:
+                continue
+            children[e.areas[child].id] = (
+                sym.integer(row["stations_reporting"]),
+                sym.integer(row["stations_expected"]),
+                "—" if row["turnout_percent"] is None else sym.share(row["turnout_percent"]) + "%",
+                _leader_share(row, sym),
+            )
+            n += 4
+        for si in ex.direct_stations().get(area, ()):
+            sid = e.stations[si].id
+            cells = []
+            for k in ex.kinds.get(main, []):
+                srow = ex.stations.get((main, sid, k))
+                cells.append(
+                    None
+                    if srow is None
+                    else (
+                        None if srow["turnout_percent"] is None else sym.share(srow["turnout_percent"]),
+                        _leader_share(srow, sym),
+                    )
+                )
+            stations[sid] = (sym.integer(e.stations[si].registered), cells)
+            n += 1 + 2 * len(cells)
+    return (sections, children, stations), n
+
+
+_MAP_REGION = re.compile(r'<a href="(?:\.\./)*area/([^"]+)\.html"><path [^>]*><title>(.*?)</title>', re.S)
+
+
+def _maps(p: _Page, text: str, main: Any, kind: Any, snapshot: int | None) -> None:
+    """The national page: its snapshot number and the two maps (leading party, turnout), whose
+    region titles show each region's share and turnout."""
+    ex = p.ex
+    lead, _ = _between(text, '<p class="lead">', "</p>")
+    if lead is not None and snapshot is not None:
+        tokens = p.sym.tokens(lead)
+        p.out.numbers += 1
+        if not tokens or tokens[0] != str(snapshot):
+            p.out.add(
+                "html",
+                p.file,
+                "lead › snapshot",
+                tokens[0] if tokens else lead,
+                str(snapshot),
+                "the number of this snapshot (manifest.json)",
+            )
+    maps = text.find('<section class="maps"')
+    if maps < 0 or main is None:
+        return
+    end = text.find("</section>", maps)
+    regions = _MAP_REGION.findall(text[maps:end])
+    half = len(regions) // 2
+    for i, (aid, title) in enumerate(regions):
+        key = (main, aid, kind)
+        row = ex.rows.get(key)
+        if row is None:
+            p.out.fail("html", p.file, f"map › {aid}", "a region without a row of the main count")
+            continue
+        tokens = p.sym.tokens(_text(title))
+        if i < half:
+            want = _leader_share(row, p.sym)
+            what, why = "leading share", "share of the choice with the most votes"
+        else:
+            want = None if row["turnout_percent"] is None else p.sym.share(row["turnout_percent"])
+            what, why = "turnout", ex.why(key, "turnout_percent")
+        p.out.numbers += 1
+        shown = tokens[-1] if tokens else None
+        if shown != want:
+            p.out.add("html", p.file, f"map › {aid} › {what}", shown or _text(title), want or "—", why)
+
+
+def check_area_html(
+    file: str,
+    text: str,
+    lang: str,
+    area_id: str,
+    page: Any,
+    ex: Expected,
+    out: Tally,
+    snapshot: int | None = None,
+) -> None:
+    """A national or area page; ``page`` is its JSON twin (for the main contest and count)."""
+    sym = symbols(lang)
+    main: Any = page.get("main_contest") if isinstance(page, dict) else None
+    kind: Any = page.get("primary_kind") if isinstance(page, dict) else None
+    if area_id == ex.election.areas[ex.election.roots[0]].id:
+        _maps(_Page(out, file, ex, sym), text, main, kind, snapshot)
+    got = _parse_area(text, sym)
+    want, n = _expect_area(ex, area_id, sym, main, kind)
+    if got == want:
+        out.numbers += n
+        p = _Page(out, file, ex, sym)
+        for cid, k in want[0]:
+            if ex.election.contest(cid).contest.area == area_id and (cid, k) in ex.seats:
+                for m in _SECTION.finditer(text):
+                    if (m.group(1), m.group(2)) == (cid, k):
+                        _seats_html(p, f"section[{cid} / {k}]", text[m.start() :], (cid, area_id, k))
+        return
+    _check_area_html(file, text, lang, area_id, page, ex, out)
+
+
+def _check_area_html(
+    file: str, text: str, lang: str, area_id: str, page: Any, ex: Expected, out: Tally
+) -> None:
+    p = _Page(out, file, ex, symbols(lang))
+    e = ex.election
+    area = e.area_index[area_id]
+    starts = [(m.start(), m.group(1), m.group(2)) for m in _SECTION.finditer(text)]
+    seen = set()
+    for i, (pos, cid, kind) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        seg = text[pos:end]
+        key = (cid, area_id, kind)
+        row = ex.rows.get(key)
+        label = f"section[{cid} / {kind}]"
+        if row is None or cid not in page_contests(ex, area):
+            out.fail("html", file, label, "a count that does not exist for this area")
+            continue
+        seen.add((cid, kind))
+        _section(p, label, seg, key, row, lang)
+    for cid in page_contests(ex, area):
+        for kind in ex.kinds[cid]:
+            if (cid, area_id, kind) in ex.rows and (cid, kind) not in seen:
+                p.missing("sections", f"the {kind} count of {cid}")
+    main: Any = page.get("main_contest") if isinstance(page, dict) else None
+    primary: Any = page.get("primary_kind") if isinstance(page, dict) else None
+    if main is None:
+        return
+    children = {e.areas[c].id for c in e.children[area]}
+    for m in _AREA_ROW.finditer(text):
+        child = m.group(1)
+        key = (main, child, primary)
+        row = ex.rows.get(key)
+        label = f"tr[data-area={child}]"
+        if child not in children or row is None:
+            out.fail("html", file, label, "not a child area with a row of the main count")
+            continue
+        cells = _AREA_CELLS.search(m.group(2))
+        if cells is None:
+            p.missing(label, "the reporting, turnout and leader cells")
+            continue
+        p.same(
+            f"{label} › stations reporting",
+            cells.group(1),
+            p.num(row["stations_reporting"]),
+            ex.why(key, "stations_reporting"),
+        )
+        p.same(
+            f"{label} › stations expected",
+            cells.group(2),
+            p.num(row["stations_expected"]),
+            ex.why(key, "stations_expected"),
+        )
+        p.same(
+            f"{label} › turnout",
+            _text(cells.group(3)),
+            p.pct(row["turnout_percent"]),
+            ex.why(key, "turnout_percent"),
+        )
+        _leader_cell(p, f"{label} › leader", _text(cells.group(4)), row, key)
+    direct = {e.stations[si].id for si in ex.direct_stations().get(area, ())}
+    for m in _STATION_ROW.finditer(text):
+        sid = m.group(1)
+        label = f"tr[data-station={sid}]"
+        if sid not in direct:
+            out.fail("html", file, label, "not a station directly in this area")
+            continue
+        tds = [_text(t) for t in _TD.findall(m.group(2))]
+        reg = e.stations[e.station_index[sid]].registered
+        if not tds:
+            p.missing(label, "the station's cells")
+            continue
+        p.same(f"{label} › registered", tds[0], p.num(reg), "the definition")
+        for k, cell in zip(ex.kinds.get(main, []), tds[1:], strict=False):
+            skey = (main, sid, k)
+            srow = ex.stations.get(skey)
+            if srow is None:
+                if p.sym.tokens(cell):
+                    out.fail("html", file, f"{label} › {k}", "numbers shown, but no protocol is in force")
+                continue
+            tokens = p.sym.tokens(cell.replace("%", " % "))
+            want = [p.sym.share(srow["turnout_percent"])] if srow["turnout_percent"] is not None else []
+            leaders = leader_of(srow)
+            out.numbers += 1
+            if not tokens or (want and tokens[0] != want[0]):
+                out.add(
+                    "html",
+                    file,
+                    f"{label} › {k} turnout",
+                    tokens[0] if tokens else cell,
+                    want[0] if want else "—",
+                    ex.why(skey, "turnout_percent"),
+                )
+            if leaders:
+                shares = {
+                    p.sym.share(c["percent"]) for c in srow["choices"] if c["id"] in leaders and c["percent"]
+                }
+                out.numbers += 1
+                if len(tokens) < 2 or tokens[-1] not in shares:
+                    out.add(
+                        "html",
+                        file,
+                        f"{label} › {k} leader",
+                        tokens[-1] if len(tokens) > 1 else cell,
+                        " or ".join(sorted(shares)),
+                        "share of the leading choice in the station's protocol",
+                    )
+
+
+def _leader_cell(p: _Page, label: str, cell: str, row: Row, key: RowKey) -> None:
+    leaders = leader_of(row)
+    if not leaders:
+        p.same(label, cell, "—", "no votes counted there yet")
+        return
+    shares = {
+        p.sym.share(c["percent"]) for c in row["choices"] if c["id"] in leaders and c["percent"] is not None
+    }
+    tokens = p.sym.tokens(cell)
+    p.out.numbers += 1
+    if not tokens or tokens[-1] not in shares:
+        p.out.add(
+            "html",
+            p.file,
+            label,
+            tokens[-1] if tokens else cell,
+            " or ".join(sorted(shares)),
+            "share of the choice with the most votes: " + p.ex.why(key, "percent", leaders[0]),
+        )
+
+
+def _section(p: _Page, label: str, seg: str, key: RowKey, row: Row, lang: str) -> None:
+    ex = p.ex
+    rep = _REPORTING.search(seg)
+    if rep is None:
+        p.missing(label, "the reporting line")
+    else:
+        tokens = sorted(p.sym.tokens(_text(rep.group(1))))
+        want_rep = sorted(
+            [
+                p.num(row["stations_reporting"]),
+                p.num(row["stations_expected"]),
+                p.sym.share(row["stations_reporting_percent"]) if row["stations_reporting_percent"] else "—",
+            ]
+        )
+        p.out.numbers += 3
+        if tokens != [w for w in want_rep if w != "—"]:
+            p.out.add(
+                "html",
+                p.file,
+                f"{label} › reporting",
+                " ".join(tokens),
+                " ".join(want_rep),
+                ex.why(key, "stations_reporting") + "; " + ex.why(key, "stations_reporting_percent"),
+            )
+        p.same(
+            f"{label} › progress max",
+            rep.group(2),
+            str(row["stations_expected"]),
+            ex.why(key, "stations_expected"),
+        )
+        p.same(
+            f"{label} › progress value",
+            rep.group(3),
+            str(row["stations_reporting"]),
+            ex.why(key, "stations_reporting"),
+        )
+    fig = _FIGURES.search(seg)
+    if fig is None:
+        p.missing(label, "the figures")
+    else:
+        shown_figs = _DD.findall(fig.group(1))
+        want_figs = [
+            (name, p.pct(row[name]) if name == "turnout_percent" else p.num(row[name]))
+            for name in ("registered", "took_part", "turnout_percent", "ballots_cast", "valid", "invalid")
+            if row[name] is not None
+        ]
+        if len(shown_figs) != len(want_figs):
+            p.out.fail(
+                "html",
+                p.file,
+                f"{label} › figures",
+                f"{len(shown_figs)} figures shown, {len(want_figs)} expected "
+                f"({', '.join(n for n, _ in want_figs)})",
+            )
+        for (name, want), got in zip(want_figs, shown_figs, strict=False):
+            p.same(f"{label} › {name}", html.unescape(got), want, ex.why(key, name))
+    table = re.search(
+        rf'<table class="results" data-contest="{re.escape(key[0])}" data-kind="{re.escape(key[2])}">\s*'
+        r"<caption>(.*?)</caption>(.*?)</table>",
+        seg,
+        re.S,
+    )
+    if table is None:
+        p.missing(label, "table.results")
+        return
+    base = row["percent_base"]["value"]
+    caption_tokens = p.sym.tokens(_text(table.group(1)))
+    p.out.numbers += 1
+    if p.num(base) not in caption_tokens:
+        p.out.add(
+            "html",
+            p.file,
+            f"{label} › caption (stated base)",
+            " ".join(caption_tokens) or _text(table.group(1)),
+            p.num(base),
+            ex.why(key, "percent_base"),
+        )
+    want_choices = {c["id"]: c for c in row["choices"]}
+    order: list[int] = []
+    seen = set()
+    for m in _CHOICE_ROW.finditer(table.group(2)):
+        cid = m.group(1)
+        c = want_choices.get(cid)
+        where = f"{label} › {cid}"
+        if c is None:
+            p.out.fail("html", p.file, where, "not a choice of this contest")
+            continue
+        seen.add(cid)
+        cells = _VOTES.search(m.group(2))
+        if cells is None:
+            p.missing(where, "td.votes / td.pct")
+            continue
+        p.same(f"{where} › votes", cells.group(1), p.num(c["votes"]), ex.why(key, "votes", cid))
+        shown_pct = cells.group(2).strip()
+        want_pct = p.pct(c["percent"])
+        p.out.numbers += 1
+        if shown_pct != want_pct:
+            as_plain = shown_pct.rstrip("%").replace(p.sym.group, "").replace(p.sym.decimal, ".")
+            p.out.add(
+                "html",
+                p.file,
+                f"{where} › share",
+                shown_pct,
+                want_pct,
+                ex.why(key, "percent", cid) + ex.wrong_base(row, cid, as_plain),
+            )
+        bar = _BAR.search(m.group(2))
+        if bar is not None and c["percent"] is not None and bar.group(1) != c["percent"]:
+            p.out.add(
+                "html",
+                p.file,
+                f"{where} › bar width",
+                bar.group(1) + "%",
+                c["percent"] + "%",
+                "the bar is drawn at the share",
+            )
+        order.append(c["votes"])
+    for cid in want_choices:
+        if cid not in seen:
+            p.missing(label, f"choice {cid}")
+    if any(a < b for a, b in pairwise(order)):
+        p.out.fail("html", p.file, label, "choices are not sorted by votes (most first)")
+    _seats_html(p, label, seg, key)
+
+
+def _seats_html(p: _Page, label: str, seg: str, key: RowKey) -> None:
+    """The seat table and thresholds shown at a contest's own area."""
+    ex = p.ex
+    proj = ex.seats.get((key[0], key[2])) if ex.election.contest(key[0]).contest.area == key[1] else None
+    if proj is None or proj["status"] != "ok":
+        return
+    end = seg.find("</section>", seg.find('<section class="seats"'))
+    seg = seg[: end if end > 0 else len(seg)]
+    legend = _LEGEND.search(seg)
+    if legend is not None:
+        for m in _LEGEND_ROW.finditer(legend.group(1)):
+            cid = m.group(1)
+            if cid in proj["seats"]:
+                p.same(
+                    f"{label} › seats › {cid}",
+                    m.group(2),
+                    p.num(proj["seats"][cid]),
+                    "the recomputed seat allocation (§7.4)",
+                )
+    elif proj.get("method") != "plurality" and any(proj["seats"].values()):
+        p.missing(label, "the seat table")
+    thresh = _THRESH.search(seg)
+    base_fig = proj.get("threshold_base")
+    if thresh is not None and base_fig is not None and base_fig["value"]:
+        from tallyroom.verify.numbers import percent
+
+        for m in _THRESH_ROW.finditer(thresh.group(1)):
+            cid = m.group(1)
+            if cid in proj["votes"]:
+                want = percent(proj["votes"][cid], base_fig["value"])
+                p.same(
+                    f"{label} › threshold › {cid}",
+                    m.group(2).strip(),
+                    p.sym.share(want),
+                    f"{proj['votes'][cid]:,} of {base_fig['value']:,} "
+                    f"({base_fig['figure']}, the threshold base)",
+                )
+
+
+def _between(text: str, start: str, end: str, pos: int = 0) -> tuple[str | None, int]:
+    """The text after ``start`` up to ``end`` (str.find: much faster than a lazy regex)."""
+    i = text.find(start, pos)
+    if i < 0:
+        return None, pos
+    i += len(start)
+    j = text.find(end, i)
+    if j < 0:
+        return None, pos
+    return text[i:j], j + len(end)
+
+
+_RULE_CELL = re.compile(r"<td>(.*?)</td>", re.S)
+
+
+def _parse_station(text: str, sym: Symbols) -> tuple[Any, int]:
+    """Everything numeric a station page shows, in one structure (fast path: str.find and a
+    few regular expressions; any difference falls back to the detailed check)."""
+    intro, _ = _between(text, "</h1>\n<p>", "</p>")
+    protocols = []
+    starts = [(m.start(), m.group(1)) for m in _PROTOCOL.finditer(text)]
+    for i, (pos, cid) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        seg = text[pos:end]
+        lines, _ = _between(seg, '<table class="lines">', "</table>")
+        table, _ = _between(seg, '<table class="results station-votes"', "</table>")
+        votes: dict[str, list[tuple[str, str, str]]] | None = None
+        caption = None
+        if table is not None:
+            caption, _ = _between(table, "<caption>", "</caption>")
+            votes = {}
+            cells: list[tuple[str, str, str]] = []
+            for choice, kind, v, share in _VOTE_TOKENS.findall(table):
+                if choice:
+                    cells = votes[choice] = []
+                else:
+                    cells.append((kind, v, share))
+        protocols.append(
+            (
+                cid,
+                [_N_CELL.findall(tr) for tr in _LINE_ROW.findall(lines)] if lines is not None else None,
+                sym.tokens(caption) if caption is not None else None,
+                votes,
+                {
+                    m.group(1): (_DD.findall(m.group(2))[:1], _CODE.findall(m.group(2)))
+                    for m in _RECEIPT.finditer(seg)
+                },
+            )
+        )
+    rules, _ = _between(text, '<table class="rules">', "</tbody>")
+    hist, _ = _between(text, '<ol class="history">', "</ol>")
+    return (
+        sym.tokens(intro) if intro is not None else None,
+        protocols,
+        [(e, _RULE_CELL.findall(cells)) for e, cells in _RULE_ROW.findall(rules)]
+        if rules is not None
+        else None,
+        sorted(int(x) for x in _HIST_ITEM.findall(hist)) if hist is not None else None,
+    ), 0
+
+
+_HIST_ITEM = re.compile(r"<li>[^<]*?(\d+)[^<\d]*:")
+
+
+def _expect_station(ex: Expected, station_id: str, sym: Symbols) -> tuple[Any, int]:
+    """What :func:`_parse_station` must find; and how many numbers that is."""
+    e = ex.election
+    si = e.station_index[station_id]
+    n = 1
+    protocols: list[Any] = []
+    columns: list[str] = []
+    rules: dict[str, tuple[str, dict[str, str]]] = {}
+    history = []
+    for contest in e.contests:
+        if si not in contest.station_set:
+            continue
+        kinds = ex.kinds[contest.id]
+        rows = [ex.stations.get((contest.id, station_id, k)) for k in kinds]
+        if not any(rows):
+            protocols.append((contest.id, None, None, None, {}))
+            continue
+        lines = [
+            [sym.integer(None if r is None else r["lines"][lid]) for r in rows]
+            for lid in contest.line_ids[: contest.choice_start]
+        ]
+        caption = [sym.integer(r["percent_base"]["value"]) for r in rows if r is not None]
+        votes: dict[str, list[tuple[str, str, str]]] = {cid: [] for cid in contest.choice_ids}
+        for k, r in zip(kinds, rows, strict=True):
+            if r is None:
+                for cells in votes.values():
+                    cells.append(("", "—", "—"))
+                continue
+            for c in r["choices"]:
+                votes[c["id"]].append(
+                    (
+                        k,
+                        sym.integer(c["votes"]),
+                        "—" if c["percent"] is None else sym.share(c["percent"]) + "%",
+                    )
+                )
+        receipts = {}
+        for k, r in zip(kinds, rows, strict=True):
+            if r is None:
+                continue
+            receipts[k] = ([str(r["ledger_index"])], [r["leaf_hash"], r["body_sha256"]])
+            history.append(r["ledger_index"])
+            col = f"{contest.id}/{k}"
+            columns.append(col)
+            for rc in ex.station_rules((contest.id, station_id, k)):
+                entry = rules.setdefault(rc["rule"], (_escape(rc["expr"]), {}))
+                entry[1][col] = (
+                    "✓"
+                    if rc["holds"]
+                    else (
+                        f'<span class="no">✗ {sym.integer(rc["left"])} / {sym.integer(rc["right"])} '
+                        f"({rc['severity']})</span>"
+                    )
+                )
+        n += len(lines) * len(kinds) + len(caption) + 2 * len(votes) * len(kinds) + 3 * len(receipts)
+        protocols.append((contest.id, lines, caption, votes, receipts))
+    rule_rows = [(expr, [checks.get(col, "") for col in columns]) for expr, checks in rules.values()]
+    n += sum(len(r[1]) for r in rule_rows) + len(history)
+    return (
+        [sym.integer(e.stations[si].registered)],
+        protocols,
+        rule_rows if rule_rows else None,
+        sorted(history) if history else None,
+    ), n
+
+
+_EXPECT_CACHE: dict[tuple[int, str, str, str], tuple[Any, int]] = {}
+
+
+def check_station_html(file: str, text: str, lang: str, station_id: str, ex: Expected, out: Tally) -> None:
+    sym = symbols(lang)
+    got, _ = _parse_station(text, sym)
+    ck = (id(ex), station_id, sym.group, sym.decimal)
+    cached = _EXPECT_CACHE.get(ck)
+    if cached is None:
+        if len(_EXPECT_CACHE) > 64:
+            _EXPECT_CACHE.clear()
+        cached = _EXPECT_CACHE[ck] = _expect_station(ex, station_id, sym)
+    want, n = cached
+    if got == want:
+        out.numbers += n
+        return
+    _check_station_html(file, text, lang, station_id, ex, out)
+
+
+def _check_station_html(file: str, text: str, lang: str, station_id: str, ex: Expected, out: Tally) -> None:
+    p = _Page(out, file, ex, symbols(lang))
+    e = ex.election
+    si = e.station_index[station_id]
+    reg = e.stations[si].registered
+    intro = _H1_P.search(text)
+    if intro is None:
+        p.missing("intro", "the registered voters line")
+    else:
+        tokens = p.sym.tokens(_text(intro.group(1)))
+        p.out.numbers += 1
+        if p.num(reg) not in tokens:
+            out.add("html", file, "registered", " ".join(tokens), p.num(reg), "the definition")
+    starts = [(m.start(), m.group(1)) for m in _PROTOCOL.finditer(text)]
+    shown_contests = set()
+    columns: list[str] = []
+    rules_rows: dict[str, dict[str, Any]] = {}
+    for i, (pos, cid) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        seg = text[pos:end]
+        if cid not in e.contest_index or si not in e.contest(cid).station_set:
+            out.fail("html", file, f"protocol[{cid}]", "not a contest of this station")
+            continue
+        shown_contests.add(cid)
+        contest = e.contest(cid)
+        kinds = ex.kinds[cid]
+        rows = [ex.stations.get((cid, station_id, k)) for k in kinds]
+        for k, r in zip(kinds, rows, strict=True):
+            if r is not None:
+                columns.append(f"{cid}/{k}")
+                for rc in ex.station_rules((cid, station_id, k)):
+                    entry = rules_rows.setdefault(rc["rule"], {"expr": rc["expr"], "checks": {}})
+                    entry["checks"][f"{cid}/{k}"] = rc
+        if not any(rows):
+            continue
+        _station_protocol(p, seg, cid, station_id, contest.line_ids[: contest.choice_start], kinds, rows)
+    for c in e.contests:
+        if si in c.station_set and c.id not in shown_contests:
+            p.missing("protocols", f"contest {c.id}")
+    if rules_rows:
+        _rules_table(p, text, columns, rules_rows)
+    hist = _HISTORY.search(text)
+    want_hist = sorted(ex.in_force[k].index for k in ex.by_station.get(station_id, []))
+    if hist is not None:
+        got = sorted(int(x) for x in re.findall(r"<li>[^<]*?(\d+)[^<\d]*:", hist.group(1)))
+        out.numbers += len(want_hist)
+        if got != want_hist:
+            out.add("html", file, "history", got, want_hist, "the ledger entries in force for this station")
+    elif want_hist:
+        p.missing("history", "the ledger history")
+
+
+def _station_protocol(
+    p: _Page,
+    seg: str,
+    cid: str,
+    station_id: str,
+    line_ids: tuple[str, ...],
+    kinds: list[str],
+    rows: list[Row | None],
+) -> None:
+    ex = p.ex
+    label = f"protocol[{cid}]"
+    lines = _LINES.search(seg)
+    if lines is None:
+        p.missing(label, "the protocol lines table")
+    else:
+        trs = _LINE_ROW.findall(lines.group(1))
+        if len(trs) != len(line_ids):
+            p.out.fail(
+                "html", p.file, f"{label} › lines", f"{len(trs)} lines shown, the form has {len(line_ids)}"
+            )
+        for lid, tr in zip(line_ids, trs, strict=False):
+            cells = _N_CELL.findall(tr)
+            for k, r, cell in zip(kinds, rows, cells, strict=False):
+                want = "—" if r is None else p.num(r["lines"][lid])
+                p.same(
+                    f"{label} › {lid} › {k}",
+                    cell,
+                    want,
+                    "the line in the protocol in force"
+                    if r is None
+                    else f"line {lid} of ledger entry {r['ledger_index']}",
+                )
+    table = re.search(
+        rf'<table class="results station-votes" data-contest="{re.escape(cid)}">\s*'
+        r"<caption>(.*?)</caption>(.*?)</table>",
+        seg,
+        re.S,
+    )
+    if table is None:
+        p.missing(label, "table.station-votes")
+        return
+    caption = p.sym.tokens(_text(table.group(1)))
+    for k, r in zip(kinds, rows, strict=True):
+        if r is not None:
+            base = r["percent_base"]["value"]
+            p.out.numbers += 1
+            if p.num(base) not in caption:
+                p.out.add(
+                    "html",
+                    p.file,
+                    f"{label} › caption › {k} base",
+                    " ".join(caption),
+                    p.num(base),
+                    ex.why((cid, station_id, k), "percent_base"),
+                )
+    seen = set()
+    for m in _CHOICE_ROW.finditer(table.group(2)):
+        choice = m.group(1)
+        seen.add(choice)
+        cells = _SVOTES_ROW_CELL.findall(m.group(2))
+        if len(cells) != len(kinds):
+            p.out.fail(
+                "html", p.file, f"{label} › {choice}", f"{len(cells)} count columns, expected {len(kinds)}"
+            )
+            continue
+        for k, r, (dk, votes, share) in zip(kinds, rows, cells, strict=True):
+            skey = (cid, station_id, k)
+            if r is None:
+                p.same(f"{label} › {choice} › {k}", votes, "—", "no protocol of this count is in force")
+                continue
+            if dk and dk != k:
+                p.out.add(
+                    "html",
+                    p.file,
+                    f"{label} › {choice} › column",
+                    dk,
+                    k,
+                    "columns follow the published count kinds",
+                )
+            c = next((c for c in r["choices"] if c["id"] == choice), None)
+            if c is None:
+                p.out.fail("html", p.file, f"{label} › {choice}", "not a choice of this contest")
+                break
+            p.same(
+                f"{label} › {choice} › {k} votes",
+                votes,
+                p.num(c["votes"]),
+                f"line {choice} of ledger entry {r['ledger_index']}",
+            )
+            shown = share.strip()
+            want = p.pct(c["percent"])
+            p.out.numbers += 1
+            if shown != want:
+                as_plain = shown.rstrip("%").replace(p.sym.group, "").replace(p.sym.decimal, ".")
+                p.out.add(
+                    "html",
+                    p.file,
+                    f"{label} › {choice} › {k} share",
+                    shown,
+                    want,
+                    ex.why(skey, "percent", choice) + ex.wrong_base(r, choice, as_plain),
+                )
+    contest = ex.election.contest(cid)
+    for choice in contest.choice_ids:
+        if choice not in seen:
+            p.missing(label, f"choice {choice}")
+    receipts = {m.group(1): m.group(2) for m in _RECEIPT.finditer(seg)}
+    for k, r in zip(kinds, rows, strict=True):
+        if r is None:
+            continue
+        body = receipts.get(k)
+        if body is None:
+            p.missing(f"{label} › receipt {k}", "the receipt (ledger entry, leaf hash)")
+            continue
+        dd = _DD.findall(body)
+        codes = _CODE.findall(body)
+        p.same(
+            f"{label} › receipt {k} › ledger entry",
+            dd[0] if dd else "",
+            str(r["ledger_index"]),
+            "the ledger entry in force",
+        )
+        p.same(
+            f"{label} › receipt {k} › leaf hash",
+            codes[0] if codes else "",
+            r["leaf_hash"],
+            "SHA-256(0x00 ‖ entry bytes) of the entry in force",
+        )
+        p.same(
+            f"{label} › receipt {k} › body SHA-256",
+            codes[1] if len(codes) > 1 else "",
+            r["body_sha256"],
+            "SHA-256 of the protocol body in force",
+        )
+
+
+def _rules_table(p: _Page, text: str, columns: list[str], rules: dict[str, dict[str, Any]]) -> None:
+    table = _RULES.search(text)
+    if table is None:
+        p.missing("rules", "the control rules table")
+        return
+    shown = _RULE_ROW.findall(table.group(1))
+    if len(shown) != len(rules):
+        p.out.fail("html", p.file, "rules", f"{len(shown)} rules shown, {len(rules)} apply")
+    for (rid, want), (expr, cells_html) in zip(rules.items(), shown, strict=False):
+        label = f"rules › {rid}"
+        if html.unescape(expr) != want["expr"]:
+            p.out.add(
+                "html", p.file, label, html.unescape(expr), want["expr"], "the contest's rules in order"
+            )
+            continue
+        cells = [_text(c) for c in _TD.findall(cells_html)]
+        for col, cell in zip(columns, cells, strict=False):
+            rc = want["checks"].get(col)
+            if rc is None:
+                expect = ""
+            elif rc["holds"]:
+                expect = "✓"
+            else:
+                expect = f"✗ {p.num(rc['left'])} / {p.num(rc['right'])} ({rc['severity']})"
+            p.same(
+                f"{label} › {col}",
+                cell,
+                expect,
+                "not a rule of this count"
+                if rc is None
+                else f"{rc['expr']} holds on the protocol"
+                if rc["holds"]
+                else f"{rc['expr']}: left {rc['left']:,}, right {rc['right']:,} on the protocol",
+            )

@@ -1,0 +1,560 @@
+"""Compare the CSV (§8), NIST SP 1500-100 (§10) and SQLite (§11) exports with the recomputation.
+
+Each comparison first builds the expected content and compares it whole (fast when the file is
+right); only when something differs does it go cell by cell to name every wrong number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tallyroom.verify.expected import FIGURES, Expected, Row, RowKey, area_level
+from tallyroom.verify.report import Tally
+
+CSV_COLUMNS = (
+    "level",
+    "contest",
+    "count_kind",
+    "official",
+    "area",
+    "area_name",
+    "stations_reporting",
+    "stations_expected",
+    "registered",
+    "took_part",
+    "ballots_cast",
+    "valid",
+    "invalid",
+    "turnout_percent",
+    "percent_base",
+    "percent_base_value",
+    "choice",
+    "choice_name",
+    "votes",
+    "percent",
+)
+#: Columns of a CSV line holding a number or share (counted as checked numbers).
+_NUMERIC = 11
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def csv_lines(level: str, row: Row) -> list[tuple[tuple[str, str, str, str], list[str]]]:
+    """The expected lines of one row: ((contest, kind, area, choice), cells)."""
+    base = row["percent_base"]
+    head = [
+        level,
+        row["contest"],
+        row["count_kind"],
+        _cell(row["official"]),
+        row["area"],
+        row["area_name"],
+        *(_cell(row[f]) for f in ("stations_reporting", "stations_expected", *FIGURES, "turnout_percent")),
+        base["figure"],
+        _cell(base["value"]),
+    ]
+    return [
+        (
+            (row["contest"], row["count_kind"], row["area"], c["id"]),
+            [*head, c["id"], c["name"], _cell(c["votes"]), _cell(c["percent"])],
+        )
+        for c in row["choices"]
+    ]
+
+
+def _render(lines: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    w.writerows(lines)
+    return buf.getvalue().encode("utf-8")
+
+
+def check_csv(
+    file: str,
+    data: bytes,
+    rows: list[tuple[RowKey, Row]],
+    level: str,
+    ex: Expected,
+    out: Tally,
+) -> None:
+    """One CSV file: every line of every expected row, each cell equal."""
+    expected: list[tuple[tuple[str, str, str, str], list[str], RowKey]] = []
+    for key, row in rows:
+        for k, cells in csv_lines(level, row):
+            expected.append((k, cells, key))
+    if data == _render([cells for _, cells, _ in expected]):
+        out.numbers += _NUMERIC * len(expected)
+        return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        out.fail("csv", file, "", f"not UTF-8: {exc}")
+        return
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or tuple(header) != CSV_COLUMNS:
+        out.add(
+            "csv",
+            file,
+            "line 1 (header)",
+            ",".join(header or []),
+            ",".join(CSV_COLUMNS),
+            "docs/bulletin.md §8",
+        )
+        return
+    want = {k: (cells, key) for k, cells, key in expected}
+    seen: set[tuple[str, str, str, str]] = set()
+    for n, cells in enumerate(reader, start=2):
+        if len(cells) != len(CSV_COLUMNS):
+            out.fail("csv", file, f"line {n}", f"{len(cells)} cells, the header has {len(CSV_COLUMNS)}")
+            continue
+        k = (cells[1], cells[2], cells[4], cells[16])
+        got = want.get(k)
+        if got is None or k in seen:
+            out.fail(
+                "csv",
+                file,
+                f"line {n}",
+                f"a line for {' / '.join(k)} that should not be here" + (" (repeated)" if k in seen else ""),
+            )
+            continue
+        seen.add(k)
+        exp_cells, key = got
+        for i, (g, w_) in enumerate(zip(cells, exp_cells, strict=True)):
+            if i >= 6 and CSV_COLUMNS[i] not in ("percent_base", "choice", "choice_name"):
+                out.numbers += 1
+            if g != w_:
+                col = CSV_COLUMNS[i]
+                where = f"line {n} ({k[0]} / {k[2]} / {k[1]} / {k[3]}) › {col}"
+                if col == "votes":
+                    why = ex.why(key, "votes", k[3])
+                elif col == "percent":
+                    row = ex.rows.get(key) or ex.stations[key]
+                    why = ex.why(key, "percent", k[3]) + ex.wrong_base(row, k[3], g)
+                elif col == "percent_base_value":
+                    why = ex.why(key, "percent_base")
+                elif col in ("stations_reporting", "stations_expected", *FIGURES, "turnout_percent"):
+                    why = ex.why(key, col)
+                else:
+                    why = "the definition and docs/bulletin.md §8"
+                out.add("csv", file, where, g, w_, why)
+    for k, (_cells, _key) in want.items():
+        if k not in seen:
+            out.fail("csv", file, "", f"the line for {k[0]} / {k[2]} / {k[1]} / choice {k[3]} is missing")
+
+
+def level_rows(ex: Expected, level: str) -> list[tuple[RowKey, Row]]:
+    return [(k, ex.rows[k]) for k in ex.levels.get(level, [])]
+
+
+def station_rows(ex: Expected, group: str) -> list[tuple[RowKey, Row]]:
+    return [(k, ex.stations[k]) for k in ex.groups.get(group, [])]
+
+
+# -- NIST SP 1500-100 v2 (§10) ------------------------------------------------------------------
+
+
+def check_nist(file: str, doc: Any, kind: str, ex: Expected, out: Tally) -> None:
+    check = "nist"
+    e = ex.election
+    if not isinstance(doc, dict) or doc.get("@type") != "ElectionResults.ElectionReport":
+        out.fail(check, file, "", "not a NIST ElectionReport")
+        return
+    complete = True
+    for c in e.contests:
+        row = ex.rows.get((c.id, c.contest.area, kind))
+        if row is not None and row["stations_reporting"] < row["stations_expected"]:
+            complete = False
+    want_status = "unofficial-complete" if complete else "unofficial-partial"
+    if doc.get("Status") != want_status:
+        out.add(
+            check,
+            file,
+            "Status",
+            doc.get("Status"),
+            want_status,
+            "complete only when every contest's own area has all its stations (§10)",
+        )
+    root = e.areas[e.roots[0]].id
+    main = next((c for c in e.contests if c.contest.area == root), None)
+    units = {u.get("@id"): u for u in doc.get("GpUnit") or [] if isinstance(u, dict)}
+    for i, a in enumerate(e.areas):
+        gid = f"gp-{a.id}"
+        u = units.get(gid)
+        if u is None:
+            out.fail(check, file, f"GpUnit[{gid}]", f"area {a.id} is missing")
+            continue
+        ids = [x.get("Value") for x in u.get("ExternalIdentifier") or [] if x.get("Type") == "local-level"]
+        if ids != [a.id]:
+            out.add(check, file, f"GpUnit[{gid}].ExternalIdentifier", ids, [a.id], "local-level = area id")
+        children = sorted(f"gp-{e.areas[c].id}" for c in e.children[i])
+        if sorted(u.get("ComposingGpUnitIds") or []) != children:
+            out.add(
+                check,
+                file,
+                f"GpUnit[{gid}].ComposingGpUnitIds",
+                u.get("ComposingGpUnitIds"),
+                children,
+                "the area's children in the definition",
+            )
+        row = ex.rows.get((main.id, a.id, kind)) if main is not None else None
+        if row is not None:
+            key = (main.id, a.id, kind) if main is not None else ("", "", "")
+            for f, value, why_f in (
+                ("VotersRegistered", row["registered"], "registered"),
+                ("VotersParticipated", row["took_part"], "took_part"),
+                ("SubUnitsReported", row["stations_reporting"], "stations_reporting"),
+                ("TotalSubUnits", row["stations_expected"], "stations_expected"),
+            ):
+                if value is None:
+                    continue
+                out.numbers += 1
+                if u.get(f) != value:
+                    out.add(check, file, f"GpUnit[{gid}].{f}", u.get(f), value, ex.why(key, why_f))
+    elections = doc.get("Election") or [{}]
+    election = elections[0] if isinstance(elections[0], dict) else {}
+    contests = {c.get("@id"): c for c in election.get("Contest") or [] if isinstance(c, dict)}
+    for c in e.contests:
+        cid = f"contest-{c.id}"
+        got = contests.get(cid)
+        if got is None:
+            out.fail(check, file, f"Contest[{cid}]", f"contest {c.id} is missing")
+            continue
+        party = c.contest.kind == "party_list"
+        want_type = "ElectionResults.PartyContest" if party else "ElectionResults.CandidateContest"
+        if got.get("@type") != want_type:
+            out.add(check, file, f"Contest[{cid}].@type", got.get("@type"), want_type, "the contest's kind")
+        selections: dict[str, dict[str, Any]] = {}
+        for s in got.get("ContestSelection") or []:
+            ids = s.get("PartyIds") if party else s.get("CandidateIds")
+            if isinstance(ids, list) and len(ids) == 1:
+                selections[str(ids[0])] = s
+        areas = [
+            ex.rows[(c.id, e.areas[a].id, kind)]
+            for a in sorted(c.stations_expected)
+            if (c.id, e.areas[a].id, kind) in ex.rows
+        ]
+        for ch in c.contest.choices:
+            sel_id = f"party-{ch.id}" if party else f"cand-{c.id}-{ch.id}"
+            s = selections.get(sel_id)
+            if s is None:
+                out.fail(check, file, f"Contest[{cid}]", f"no selection for {sel_id}")
+                continue
+            counts = {}
+            for vc in s.get("VoteCounts") or []:
+                if vc.get("Type") == "total":
+                    counts[vc.get("GpUnitId")] = vc.get("Count")
+            for row in areas:
+                gid = f"gp-{row['area']}"
+                value = row["lines"][ch.id]
+                out.numbers += 1
+                if counts.pop(gid, None) != value:
+                    out.add(
+                        check,
+                        file,
+                        f"Contest[{cid}].{sel_id}.VoteCounts[{gid}]",
+                        counts.get(gid),
+                        value,
+                        ex.why((c.id, row["area"], kind), "votes", ch.id),
+                    )
+            for gid in counts:
+                out.fail(
+                    check,
+                    file,
+                    f"Contest[{cid}].{sel_id}.VoteCounts[{gid}]",
+                    "a count for an area without a published row",
+                )
+    if main is not None:
+        ballots = {b.get("GpUnitId"): b for b in election.get("BallotCounts") or [] if isinstance(b, dict)}
+        for ai in sorted(main.stations_expected):
+            key = (main.id, e.areas[ai].id, kind)
+            row = ex.rows.get(key)
+            if row is None:
+                continue
+            b = ballots.get(f"gp-{row['area']}", {})
+            for f, value, why_f in (
+                ("BallotsCast", row["ballots_cast"], "ballots_cast"),
+                ("BallotsRejected", row["invalid"], "invalid"),
+            ):
+                if value is None:
+                    continue
+                out.numbers += 1
+                if b.get(f) != value:
+                    out.add(
+                        check,
+                        file,
+                        f"BallotCounts[gp-{row['area']}].{f}",
+                        b.get(f),
+                        value,
+                        ex.why(key, why_f),
+                    )
+
+
+# -- SQLite (§11) --------------------------------------------------------------------------------
+
+
+def _open(data: bytes, local: Path | None) -> tuple[sqlite3.Connection, Path | None]:
+    if local is not None and local.exists():
+        return sqlite3.connect(f"file:{local}?mode=ro&immutable=1", uri=True), None
+    tmp = tempfile.NamedTemporaryFile(suffix=".sqlite", delete=False)  # noqa: SIM115
+    tmp.write(data)
+    tmp.close()
+    return sqlite3.connect(f"file:{tmp.name}?mode=ro", uri=True), Path(tmp.name)
+
+
+def check_sqlite(
+    file: str, data: bytes, local: Path | None, ex: Expected, snapshot: dict[str, Any], out: Tally
+) -> None:
+    check = "sqlite"
+    conn, tmp = _open(data, local)
+    try:
+        _check_sqlite(conn, file, ex, snapshot, out, check)
+    except sqlite3.Error as exc:
+        out.fail(check, file, "", f"cannot be read as the documented SQLite database: {exc}")
+    finally:
+        conn.close()
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def _compare_table(
+    conn: sqlite3.Connection,
+    file: str,
+    table: str,
+    columns: tuple[str, ...],
+    key_len: int,
+    expected: dict[tuple[Any, ...], tuple[Any, ...]],
+    numeric: int,
+    out: Tally,
+    why: Any,
+) -> None:
+    rows = conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
+    got = {tuple(r[:key_len]): tuple(r[key_len:]) for r in rows}
+    out.numbers += numeric * len(expected)
+    if got == expected and len(rows) == len(expected):
+        return
+    for k, v in expected.items():
+        g = got.get(k)
+        if g is None:
+            out.fail("sqlite", file, f"{table}[{' / '.join(map(str, k))}]", "row is missing")
+            continue
+        for col, a, b in zip(columns[key_len:], g, v, strict=True):
+            if a != b:
+                out.add("sqlite", file, f"{table}[{' / '.join(map(str, k))}].{col}", a, b, why(k, col))
+    for k in got:
+        if k not in expected:
+            out.fail("sqlite", file, f"{table}[{' / '.join(map(str, k))}]", "a row that should not exist")
+    if len(rows) != len(got):
+        out.fail("sqlite", file, table, f"{len(rows) - len(got)} duplicate rows")
+
+
+def _check_sqlite(
+    conn: sqlite3.Connection, file: str, ex: Expected, snapshot: dict[str, Any], out: Tally, check: str
+) -> None:
+    e = ex.election
+    snap_rows = dict(conn.execute("SELECT key, value FROM snapshot").fetchall())
+    for k, v in snapshot.items():
+        got = snap_rows.get(k)
+        ok = got in (None, "", "None", "null") if v is None else got == str(v)
+        if not ok:
+            out.add(check, file, f"snapshot[{k}]", got, v, "the snapshot block of manifest.json")
+
+    def row_why(k: tuple[Any, ...], col: str) -> str:
+        key = (k[0], k[2], k[1])
+        if col in ("percent_base", "percent_base_value"):
+            return ex.why(key, "percent_base")
+        return ex.why(key, col) if col != "official" else "count kind is the contest's official_count"
+
+    results = {
+        (r["contest"], r["count_kind"], r["area"]): (
+            int(r["official"]),
+            r["stations_reporting"],
+            r["stations_expected"],
+            *(r[f] for f in FIGURES),
+            r["turnout_percent"],
+            r["percent_base"]["figure"],
+            r["percent_base"]["value"],
+        )
+        for r in ex.rows.values()
+    }
+    _compare_table(
+        conn,
+        file,
+        "results",
+        (
+            "contest",
+            "count_kind",
+            "area",
+            "official",
+            "stations_reporting",
+            "stations_expected",
+            *FIGURES,
+            "turnout_percent",
+            "percent_base",
+            "percent_base_value",
+        ),
+        3,
+        results,
+        10,
+        out,
+        row_why,
+    )
+    choice_results = {
+        (r["contest"], r["count_kind"], r["area"], c["id"]): (c["votes"], c["percent"])
+        for r in ex.rows.values()
+        for c in r["choices"]
+    }
+    _compare_table(
+        conn,
+        file,
+        "choice_results",
+        ("contest", "count_kind", "area", "choice", "votes", "percent"),
+        4,
+        choice_results,
+        2,
+        out,
+        lambda k, col: ex.why((k[0], k[2], k[1]), col, k[3]),
+    )
+    protocols = {
+        (r["contest"], r["count_kind"], r["station"]): (
+            r["ledger_index"],
+            r["leaf_hash"],
+            r["body_sha256"],
+            *(r[f] for f in FIGURES),
+            r["turnout_percent"],
+        )
+        for r in ex.stations.values()
+    }
+    _compare_table(
+        conn,
+        file,
+        "protocols",
+        (
+            "contest",
+            "count_kind",
+            "station",
+            "ledger_index",
+            "leaf_hash",
+            "body_sha256",
+            *FIGURES,
+            "turnout_percent",
+        ),
+        3,
+        protocols,
+        7,
+        out,
+        lambda k, col: (
+            ex.why((k[0], k[2], k[1]), col)
+            if col in FIGURES or col == "turnout_percent"
+            else "the ledger entry in force"
+        ),
+    )
+    lines = {
+        (r["contest"], r["count_kind"], r["station"], lid): (v,)
+        for r in ex.stations.values()
+        for lid, v in r["lines"].items()
+    }
+    _compare_table(
+        conn,
+        file,
+        "protocol_lines",
+        ("contest", "count_kind", "station", "line", "value"),
+        4,
+        lines,
+        1,
+        out,
+        lambda k, col: ex.why((k[0], k[2], k[1]), "lines." + k[3]),
+    )
+    from tallyroom.definition.compiled import name_in
+
+    def names(n: Any) -> tuple[str, str, str]:
+        return name_in(n, "en"), name_in(n, "ru"), name_in(n, "ky")
+
+    areas = {
+        (a.id,): (*names(a.name), a.hierarchy, a.parent, a.kind, a.code, area_level(e, i))
+        for i, a in enumerate(e.areas)
+    }
+    _compare_table(
+        conn,
+        file,
+        "areas",
+        ("id", "name_en", "name_ru", "name_ky", "hierarchy", "parent", "kind", "code", "level"),
+        1,
+        areas,
+        0,
+        out,
+        lambda k, col: "the definition",
+    )
+    stations = {(s.id,): (*names(s.name), s.registered, int(s.abroad)) for s in e.stations}
+    _compare_table(
+        conn,
+        file,
+        "stations",
+        ("id", "name_en", "name_ru", "name_ky", "registered", "abroad"),
+        1,
+        stations,
+        1,
+        out,
+        lambda k, col: "the definition",
+    )
+    station_areas = {(s.id, a): () for s in e.stations for a in s.areas}
+    _compare_table(
+        conn,
+        file,
+        "station_areas",
+        ("station", "area"),
+        2,
+        station_areas,
+        0,
+        out,
+        lambda k, col: "the definition",
+    )
+    contests = {
+        (c.id,): (
+            name_in(c.contest.name, "en"),
+            str(c.contest.kind),
+            c.contest.area,
+            str(c.contest.percent_base),
+            str(c.official_count),
+        )
+        for c in e.contests
+    }
+    _compare_table(
+        conn,
+        file,
+        "contests",
+        ("id", "name_en", "kind", "area", "percent_base", "official_count"),
+        1,
+        contests,
+        0,
+        out,
+        lambda k, col: "the definition",
+    )
+    choices = {
+        (c.id, ch.id): (j + 1, *names(ch.name), int(ch.against_all), ch.party)
+        for c in e.contests
+        for j, ch in enumerate(c.contest.choices)
+    }
+    _compare_table(
+        conn,
+        file,
+        "choices",
+        ("contest", "id", "position", "name_en", "name_ru", "name_ky", "against_all", "party"),
+        2,
+        choices,
+        0,
+        out,
+        lambda k, col: "the definition",
+    )

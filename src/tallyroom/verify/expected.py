@@ -1,0 +1,423 @@
+"""Every number a snapshot must publish, recomputed from the protocols in force (§6–§7).
+
+Built from the specification, not from the publisher's code: totals per (contest, area, count
+kind) are sums of the protocols in force of the stations that count towards the area; figures
+are the form's expressions; shares and turnout follow §6.5; seats follow §7.4 through
+``tallyroom.seats``. Each recomputed number can say *why* it is what it is
+(:meth:`Expected.why`), which is what a mismatch message quotes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tallyroom.definition.compiled import CompiledContest, CompiledElection, name_in
+from tallyroom.definition.model import ContestKind, Figure
+from tallyroom.tally.running import Tally, Totals
+from tallyroom.verify.ledger import InForce, Walk
+from tallyroom.verify.numbers import figure_words, percent
+
+RowKey = tuple[str, str, str]  # (contest, area, count kind)
+StationKey = tuple[str, str, str]  # (contest, station, count kind)
+Row = dict[str, Any]
+FIGURES = ("registered", "took_part", "ballots_cast", "valid", "invalid")
+OTHER_BASES = ("took_part", "valid", "ballots_cast", "registered")
+
+
+def published_kinds(
+    election: CompiledElection, active: Iterable[tuple[int, int, str]]
+) -> dict[str, list[str]]:
+    """§6: the official count kind, then every other kind with a protocol in force anywhere."""
+    present = sorted({k[2] for k in active})
+    return {
+        c.id: [str(c.official_count), *(k for k in present if k != str(c.official_count))]
+        for c in election.contests
+    }
+
+
+def figures_of(contest: CompiledContest, counts: list[int]) -> dict[str, int | None]:
+    return {f: contest.figure(Figure(f), counts) for f in FIGURES}
+
+
+def build_row(
+    election: CompiledElection,
+    contest: CompiledContest,
+    area_or_station: str,
+    name: str,
+    kind: str,
+    counts: list[int],
+    reporting: int,
+    expected: int,
+) -> Row:
+    """One published row (§7.1) from summed lines."""
+    fig = figures_of(contest, counts)
+    base_fig = str(contest.contest.percent_base)
+    base = fig.get(base_fig)
+    turnout_num = fig["took_part"] if fig["took_part"] is not None else fig["ballots_cast"]
+    registered = fig["registered"]
+    start = contest.choice_start
+    return {
+        "area": area_or_station,
+        "area_name": name,
+        "contest": contest.id,
+        "count_kind": kind,
+        "official": kind == str(contest.official_count),
+        "stations_reporting": reporting,
+        "stations_expected": expected,
+        "stations_reporting_percent": percent(reporting, expected),
+        **fig,
+        "turnout_percent": (
+            None if turnout_num is None or registered is None else percent(turnout_num, registered)
+        ),
+        "percent_base": {"figure": base_fig, "value": base, "words": figure_words(base_fig)},
+        "choices": [
+            {
+                "id": ch.id,
+                "name": name_in(ch.name, "en"),
+                "votes": counts[start + j],
+                "percent": percent(counts[start + j], base),
+                "percent_base": base_fig,
+                "against_all": ch.against_all,
+            }
+            for j, ch in enumerate(contest.contest.choices)
+        ],
+        "lines": dict(zip(contest.line_ids, counts, strict=True)),
+    }
+
+
+def rule_checks(contest: CompiledContest, counts: list[int]) -> list[dict[str, Any]]:
+    """Every control rule on a protocol: whether it holds and, when it does not, both sides
+    (what pages show for a failed rule)."""
+    out = []
+    every = contest.all_rules_hold(counts)
+    for r in contest.rules:
+        holds = True if every else r.holds(counts)
+        left = right = None
+        if not holds:
+            values = {contest.line_ids[i]: counts[i] for i in r.line_indices}
+            left, right = r.comparison.left.value(values), r.comparison.right.value(values)
+        out.append(
+            {
+                "rule": r.rule.id,
+                "expr": r.rule.expr,
+                "severity": str(r.rule.severity),
+                "left": left,
+                "right": right,
+                "holds": holds,
+            }
+        )
+    return out
+
+
+def station_group(election: CompiledElection, station: int) -> str:
+    """§7.3: the station's area just below the root of its first hierarchy."""
+    chain = election.area_chain[election.station_direct[station][0]]
+    return election.areas[chain[-2] if len(chain) > 1 else chain[-1]].id
+
+
+def area_level(election: CompiledElection, area: int) -> str:
+    """§8: ``<hierarchy>-<depth>``."""
+    return f"{election.areas[area].hierarchy}-{len(election.area_chain[area]) - 1}"
+
+
+@dataclass
+class Expected:
+    election: CompiledElection
+    walk: Walk
+    kinds: dict[str, list[str]]
+    tally: Tally
+    rows: dict[RowKey, Row] = field(default_factory=dict)
+    #: Station records, built when first asked for (each worker builds the ones it needs).
+    stations: Mapping[StationKey, Row] = field(default_factory=dict)
+    by_station: dict[str, list[StationKey]] = field(default_factory=dict)
+    seats: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: Groups of station records: region id -> sorted station keys.
+    groups: dict[str, list[StationKey]] = field(default_factory=dict)
+    levels: dict[str, list[RowKey]] = field(default_factory=dict)
+    in_force: dict[StationKey, InForce] = field(default_factory=dict)
+    _rules: dict[StationKey, list[dict[str, Any]]] = field(default_factory=dict)
+
+    _direct: dict[int, list[int]] | None = None
+
+    def direct_stations(self) -> dict[int, list[int]]:
+        """For each area, the stations that list it as their own (cached)."""
+        if self._direct is None:
+            out: dict[int, list[int]] = {}
+            for si, areas in enumerate(self.election.station_direct):
+                for a in areas:
+                    out.setdefault(a, []).append(si)
+            self._direct = out
+        return self._direct
+
+    def station_rules(self, key: StationKey) -> list[dict[str, Any]]:
+        """Every control rule of the contest evaluated on a protocol in force (cached)."""
+        got = self._rules.get(key)
+        if got is None:
+            p = self.in_force[key]
+            got = self._rules[key] = rule_checks(self.election.contests[p.contest], p.counts)
+        return got
+
+    # -- explanations --------------------------------------------------------------------------
+
+    def why(self, key: RowKey, field_name: str, choice: str | None = None) -> str:
+        """Why the recomputed value of a row's field is what it is."""
+        cid, aid, kind = key
+        row = self.rows.get(key) or self.stations.get(key)
+        if row is None:
+            return "no such row in the recomputed results"
+        contest = self.election.contest(cid)
+        n = row["stations_reporting"]
+        station = key not in self.rows
+        where = f"station {aid}" if station else f"{aid}"
+        protocols = f"the {n:,} {kind}-count protocol{'s' if n != 1 else ''} in force in {where}"
+        if station:
+            protocols = (
+                f"the protocol in force for station {aid} ({kind} count, ledger entry {row['ledger_index']})"
+            )
+            if choice is not None and field_name == "votes":
+                return f"line {choice} of {protocols}"
+            if field_name.startswith("lines."):
+                return f"line {field_name[6:]} of {protocols}"
+        if choice is not None:
+            if field_name == "votes":
+                return f"sum of line {choice} over {protocols}"
+            if field_name == "percent":
+                return self._why_share(row, choice)
+        if field_name in FIGURES:
+            expr = contest.figure_exprs.get(Figure(field_name))
+            if expr is None:
+                return f"the form defines no {field_name} figure"
+            if expr.strip() == field_name:
+                return (
+                    f"sum of line {field_name} over {protocols}"
+                    if not station
+                    else f"line {expr} of {protocols}"
+                )
+            return f"{field_name} = {expr} on the lines {'of' if station else 'summed over'} {protocols}"
+        if field_name == "stations_reporting":
+            return f"{kind}-count protocols in force of stations in {where} (ledger)"
+        if field_name == "stations_expected":
+            return f"stations of contest {cid} that lie in {aid} (definition)"
+        if field_name == "stations_reporting_percent":
+            return f"{n:,} of {row['stations_expected']:,} stations, rounded half up to 0.01"
+        if field_name == "turnout_percent":
+            num = "took_part" if row["took_part"] is not None else "ballots_cast"
+            return (
+                f"{num} {row[num] if row[num] is not None else 0:,} of registered "
+                f"{row['registered'] if row['registered'] is not None else 0:,}, rounded half up to 0.01"
+            )
+        if field_name.startswith("lines."):
+            return f"sum of line {field_name[6:]} over {protocols}"
+        if field_name.startswith("percent_base"):
+            return (
+                f"the contest's percent_base is {contest.contest.percent_base}: "
+                f"{row['percent_base']['value']} on the summed lines"
+            )
+        return f"recomputed from {protocols}"
+
+    def _why_share(self, row: Row, choice: str) -> str:
+        base = row["percent_base"]
+        votes = row["lines"][choice]
+        text = (
+            f"{votes:,} of {base['value'] if base['value'] is not None else 0:,} {base['words']} "
+            f"(the stated base, {base['figure']}) × 100, rounded half up"
+        )
+        return text
+
+    def wrong_base(self, row: Row, choice: str, shown: Any) -> str:
+        """If ``shown`` is the choice's share of another figure, say which (the 2021 kind of bug)."""
+        votes = row["lines"].get(choice)
+        if votes is None or not isinstance(shown, str):
+            return ""
+        for fig in OTHER_BASES:
+            if fig == row["percent_base"]["figure"] or row.get(fig) in (None, 0):
+                continue
+            if percent(votes, row[fig]) == shown:
+                return (
+                    f"; the published {shown}% is {votes:,} of {row[fig]:,} {figure_words(fig)} — "
+                    f"a share computed on the wrong base"
+                )
+        return ""
+
+
+class StationRows(Mapping[StationKey, Row]):
+    """The published record of every protocol in force (§7.3 and the station pages), computed
+    on first use: a worker that checks a region's files builds only that region's records."""
+
+    def __init__(self, ex: Expected) -> None:
+        self._ex = ex
+        self._rows: dict[StationKey, Row] = {}
+
+    def __getitem__(self, key: StationKey) -> Row:
+        row = self._rows.get(key)
+        if row is None:
+            p = self._ex.in_force[key]  # KeyError: not in force
+            e = self._ex.election
+            contest = e.contests[p.contest]
+            st = e.stations[p.station]
+            row = build_row(e, contest, st.id, name_in(st.name, "en"), p.count_kind, p.counts, 1, 1)
+            row["station"] = st.id
+            row["ledger_index"] = p.index
+            row["leaf_hash"] = p.leaf.hex()
+            row["body_sha256"] = p.body_sha256
+            row["envelope"] = p.envelope
+            self._rows[key] = row
+        return row
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._ex.in_force
+
+    def __iter__(self) -> Iterator[StationKey]:
+        return iter(self._ex.in_force)
+
+    def __len__(self) -> int:
+        return len(self._ex.in_force)
+
+
+def compute(walk: Walk) -> Expected:
+    election = walk.election
+    assert election is not None
+    kinds = published_kinds(election, walk.active)
+    tally = Tally(election)
+    tally.apply_batch((p.contest, p.station, p.count_kind, p.counts) for p in walk.active.values())
+    ex = Expected(election, walk, kinds, tally)
+    for contest in election.contests:
+        for kind in kinds[contest.id]:
+            for area in sorted(contest.stations_expected):
+                t = tally.get(contest.index, area, kind) or Totals([0] * len(contest.line_ids))
+                a = election.areas[area]
+                key = (contest.id, a.id, kind)
+                ex.rows[key] = build_row(
+                    election,
+                    contest,
+                    a.id,
+                    name_in(a.name, "en"),
+                    kind,
+                    list(t.counts),
+                    t.reporting,
+                    contest.stations_expected[area],
+                )
+                ex.levels.setdefault(area_level(election, area), []).append(key)
+    for p in walk.active.values():
+        key = (election.contests[p.contest].id, election.stations[p.station].id, p.count_kind)
+        ex.in_force[key] = p
+        ex.by_station.setdefault(key[1], []).append(key)
+        ex.groups.setdefault(station_group(election, p.station), []).append(key)
+    ex.stations = StationRows(ex)
+    for keys in ex.groups.values():
+        keys.sort()
+    for keys in ex.levels.values():
+        keys.sort()
+    for contest in election.contests:
+        for kind in kinds[contest.id]:
+            proj = projection(ex, contest, kind)
+            if proj is not None:
+                ex.seats[(contest.id, kind)] = proj
+    return ex
+
+
+# -- seats (§7.4) -----------------------------------------------------------------------------
+
+
+def projection(ex: Expected, contest: CompiledContest, kind: str) -> dict[str, Any] | None:
+    from fractions import Fraction
+
+    from tallyroom import seats as s
+
+    rules = contest.contest.allocation
+    if rules is None:
+        return None
+    row = ex.rows.get((contest.id, contest.contest.area, kind))
+    if row is None:
+        return None
+    complete = row["stations_reporting"] == row["stations_expected"]
+    provisional = not (complete and row["official"])
+    out: dict[str, Any] = {
+        "contest": contest.id,
+        "count_kind": kind,
+        "official": row["official"],
+        "provisional": provisional,
+        "stations_reporting": row["stations_reporting"],
+        "stations_expected": row["stations_expected"],
+        "method": rules.method,
+        "seats_total": rules.seats,
+        "status": "ok",
+        "allocation": None,
+        "left_out": [],
+        "votes": {c["id"]: c["votes"] for c in row["choices"]},
+    }
+    if row["stations_reporting"] == 0:
+        out["status"] = "no-data"
+        return out
+    votes = {c["id"]: c["votes"] for c in row["choices"]}
+    against = [c["id"] for c in row["choices"] if c["against_all"]]
+    prov = (
+        s.Provisional(row["stations_reporting"], row["stations_expected"])
+        if provisional and row["stations_expected"] > 0
+        else None
+    )
+    try:
+        if contest.contest.kind == ContestKind.CANDIDATES or rules.method == "plurality":
+            base_value = row["percent_base"]["value"] or 0
+            base = s.Base(figure_words(row["percent_base"]["figure"]), base_value) if base_value > 0 else None
+            result = s.plurality(
+                votes,
+                against_all=against[0] if against else None,
+                base=base,
+                contest=contest.id,
+                provisional=prov,
+            )
+            out["allocation"] = result.to_json_dict()
+            out["outcome"] = result.outcome.value
+            out["winner"] = result.winner
+            out["leader"] = result.leader
+            out["seats"] = {c: (1 if c == result.winner else 0) for c in votes}
+            return out
+        fig = str(rules.threshold_base)
+        label = figure_words(fig)
+        thresholds: list[Any] = []
+        if rules.threshold_percent is not None:
+            value = row.get(fig) or 0
+            if value > 0:
+                thresholds.append(s.PercentThreshold(Fraction(rules.threshold_percent), s.Base(label, value)))
+        out["threshold_base"] = {"figure": fig, "value": row.get(fig)}
+        if rules.regional_threshold is not None:
+            regions = []
+            for aid in rules.regional_threshold.areas:
+                r = ex.rows.get((contest.id, aid, kind))
+                value = 0 if r is None else (r.get(fig) or 0)
+                if r is None or value <= 0:
+                    out["left_out"].append(aid)
+                    continue
+                regions.append(
+                    s.Region(aid, {c["id"]: c["votes"] for c in r["choices"]}, s.Base(label, value))
+                )
+            if regions:
+                thresholds.append(s.RegionalThreshold(Fraction(rules.regional_threshold.percent), regions))
+        allocation = s.allocate(
+            votes,
+            rules.seats,
+            rules.method,
+            thresholds=thresholds,
+            cap=rules.cap,
+            against_all=against,
+            provisional=prov,
+        )
+    except s.NoEligibleChoicesError:
+        out["status"] = "no-eligible"
+        return out
+    except s.SeatsError as exc:
+        out["status"] = "error"
+        out["message"] = str(exc)
+        return out
+    out["allocation"] = allocation.to_json_dict()
+    out["seats"] = {c: allocation.seats.get(c, 0) for c in votes}
+    ties = allocation.explanation.ties
+    if ties and rules.tie_break != "listed":
+        out["tie_note"] = (
+            f"a tie decided a seat in {contest.id} ({kind}); docs/bulletin.md §7.4 does not say how "
+            f"ties are broken: recomputed in ballot order, the definition says tie_break {rules.tie_break!r}"
+        )
+    return out
