@@ -96,6 +96,14 @@ def _publisher(store: Any, out: Path, key: Path, prestage: bool) -> Any:
     return Publisher(store, out, key)
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the forked page renderers)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def measure_kg(folder: Path, rounds: int) -> dict[str, Any]:
     """Full build, then incremental builds after 10 new protocols (in this process)."""
     from tallyroom.simulate import kyrgyzstan as kg
@@ -109,18 +117,20 @@ def measure_kg(folder: Path, rounds: int) -> dict[str, Any]:
         if publisher is None:
             store.close()
             continue
-        t0 = time.perf_counter()
+        c0, t0 = _cpu(), time.perf_counter()
         first = publisher.publish()
         full = time.perf_counter() - t0
+        full_cpu = _cpu() - c0
         assert first.status == "published", first.failures
-        times, prestaged, steps = [], [], []
+        times, cpus, prestaged, steps = [], [], [], []
         for i in range(rounds):
             kg.load_protocols(store, hand[3000 + 10 * i : 3010 + 10 * i], "hand")
             if mode == "prestage":
                 prestaged.append(publisher.wait_prestaged())  # the interval between snapshots
-            t0 = time.perf_counter()
+            c0, t0 = _cpu(), time.perf_counter()
             o = publisher.publish()
             times.append(time.perf_counter() - t0)
+            cpus.append(_cpu() - c0)
             steps.append(o.timings)
             assert o.status == "published", o.failures
         if hasattr(publisher, "close"):
@@ -128,8 +138,10 @@ def measure_kg(folder: Path, rounds: int) -> dict[str, Any]:
         store.close()
         out[mode] = {
             "full_s": full,
+            "full_cpu_s": full_cpu,
             "full_steps": first.timings,
             "incremental_s": statistics.median(times),
+            "incremental_cpu_s": statistics.median(cpus),
             "incremental_all_s": times,
             "incremental_steps": steps[len(steps) // 2],
             "prestage_s": statistics.median(prestaged) if prestaged else None,
@@ -173,14 +185,16 @@ def measure_large(folder: Path, stations: int) -> dict[str, Any]:
     )
     publisher = _publisher(store, folder / "pub", key, False)
     load = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     o = publisher.publish()
     full = time.perf_counter() - t0
+    cpu = _cpu() - c0
     assert o.status == "published", o.failures
     store.close()
     return {
         "stations": stations,
         "full_s": full,
+        "cpu_s": cpu,
         "steps": o.timings,
         "files": o.written,
         "pages": o.pages_rendered,
@@ -220,8 +234,9 @@ def print_kg(label: str, r: dict[str, Any], rounds: int) -> None:
             continue
         pre = f"; prestaging between snapshots took {m['prestage_s']:.2f} s" if m["prestage_s"] else ""
         print(
-            f"[{label}] {mode}: full {m['full_s']:.2f} s ({int(m['pages_full']):,} pages, "
-            f"{int(m['files_full']):,} files); incremental after 10 protocols {m['incremental_s']:.3f} s "
+            f"[{label}] {mode}: full {m['full_s']:.2f} s, CPU {m['full_cpu_s']:.2f} s "
+            f"({int(m['pages_full']):,} pages, {int(m['files_full']):,} files); incremental after "
+            f"10 protocols {m['incremental_s']:.3f} s, CPU {m['incremental_cpu_s']:.3f} s "
             f"(median of {rounds}: {', '.join(f'{t:.3f}' for t in m['incremental_all_s'])}){pre}"
         )
         print(f"[{label}]   full steps: {_round(m['full_steps'])}")
@@ -340,7 +355,8 @@ def main() -> int:
         for label, src in runs:
             r = _child("large", args.stations, src)
             print(
-                f"[{label}] full build of {r['stations']:,} stations: {r['full_s']:.1f} s "
+                f"[{label}] full build of {r['stations']:,} stations: {r['full_s']:.1f} s, "
+                f"CPU {r['cpu_s']:.1f} s "
                 f"({r['pages']:,} pages, {r['files']:,} files; load {r['load']:.2f}); {_round(r['steps'])}"
             )
     if args.no_serve:

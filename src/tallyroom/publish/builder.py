@@ -4,14 +4,18 @@ Order of work for one snapshot (``Publisher.publish``):
 
 1. read the ledger head and the running tally consistently (the head must not move between
    the two reads; otherwise read again);
-2. read the ledger prefix of that size and recompute the tally from its bytes alone;
+2. read the ledger prefix of that size and recompute the tally from its bytes alone (a
+   long-running publisher reads and folds in only the entries it has not seen, see
+   :class:`~tallyroom.publish.ledger_view.LedgerCache` and :func:`.gate.recompute_from`);
 3. run the display step (:mod:`.results`) and the gate (:mod:`.gate`); on any failure record
    the refusal (``status.json``, ``refusals/``) and stop: ``current`` keeps pointing at the
    previous snapshot;
 4. sign a checkpoint over exactly that prefix (size and root), so the snapshot carries the
    checkpoint that certifies its numbers;
 5. write every file into ``snapshots/.staging-N``: pages and their JSON (only changed pages are
-   rendered; unchanged files are hard-linked from snapshot N-1), exports, the bulletin;
+   rendered, by forked workers when there are many, while this process writes the exports;
+   unchanged files are hard-linked from snapshot N-1, or were linked ahead of time by
+   prestaging), exports, the bulletin;
 6. read the written results back and compare them with the gate-checked rows;
 7. rename the staging folder to ``snapshots/N`` (atomic), then swap ``current`` (a symlink
    replaced by ``rename(2)``, atomic) and rewrite ``current.json``; a reader sees the old or the
