@@ -12,6 +12,7 @@ import pytest
 from tallyroom.audit.sensitivity import (
     min_transfer,
     seat_sensitivity,
+    smallest_seat_move,
     threshold_margin,
     threshold_margins,
     transfer,
@@ -149,6 +150,28 @@ def test_every_reported_minimum_really_is_the_minimum() -> None:
         assert moved != before
         assert {p: n for p, n in moved.items() if n} == dict(m.seats_after)
         assert kg_allocate(transfer(votes, m.source, m.target, m.votes - 1), SEATS) == before
+
+
+def test_smallest_seat_move_is_the_first_of_every_pair() -> None:
+    votes = winners_votes()
+    calls = 0
+
+    def counted(v: Mapping[str, int], seats: int) -> dict[str, int]:
+        nonlocal calls
+        calls += 1
+        return kg_allocate(v, seats)
+
+    best = smallest_seat_move(votes, SEATS, counted)
+    assert best is not None
+    assert (best.source, best.target, best.votes) == ("Ishenim", "Yntymak", 1_663)
+    assert calls < 200  # seat_sensitivity needs 840 allocations here
+    for method in (kg_allocate, dhondt):
+        for parties in (None, ["Yntymak", "Alliance", "Ishenim"]):
+            first = seat_sensitivity(votes, SEATS, method, parties=parties)[0]
+            got = smallest_seat_move(votes, SEATS, method, parties=parties)
+            assert got == first
+    assert smallest_seat_move({"A": 100, "B": 1}, 1, hare) is not None
+    assert smallest_seat_move({"A": 100, "B": 0}, 1, hare, parties=["B"]) is None
 
 
 def test_pluggable_method_dhondt() -> None:

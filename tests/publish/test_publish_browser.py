@@ -226,3 +226,30 @@ def test_phone(browser: object, site_url: str) -> None:
     assert width <= 390
     _shot(page, "national-phone", docs=True)
     ctx.close()
+
+
+def test_national_to_reconciliation(browser: object, site_url: str, published: Published) -> None:
+    """From the national page to the machine-vs-hand page, its orderings without JavaScript,
+    and on to a station."""
+    ctx = browser.new_context(locale="en-US", viewport={"width": 1100, "height": 1400})  # type: ignore[attr-defined]
+    page = ctx.new_page()
+    page.goto(site_url + "/en/")
+    page.locator('nav.recon-links a[href="reconcile/party-list/difference.html"]').click()
+    assert page.url.endswith("/en/reconcile/party-list/difference.html")
+    doc = json.loads((published.current / "api/v1/reconcile/party-list/difference.json").read_bytes())
+    rows = page.locator("table.recon-stations tbody tr")
+    listed = [rows.nth(i).get_attribute("data-station") for i in range(rows.count())]
+    assert listed == [s["station"] for g in doc["groups"] for s in g["stations"]]
+    assert listed, "the fixture's counts differ at some station"
+    assert _int(page.locator('dd[data-count="compared"]').inner_text()) == doc["stations_compared"]
+    bins = page.locator("table.recon-histogram tbody td")
+    assert sum(_int(bins.nth(i).inner_text()) for i in range(bins.count())) == doc["stations_compared"]
+    assert page.locator("svg.hist rect").count() == len(doc["histogram"]["bins"])
+    _shot(page, "reconciliation", docs=True)
+    # Another ordering is another page: no script needed.
+    page.locator("nav.orders a", has_text="region").click()
+    assert page.url.endswith("/en/reconcile/party-list/region.html")
+    assert page.locator("nav.orders strong").inner_text() == "region"
+    page.locator("table.recon-stations tbody tr th a").first.click()
+    assert re.search(r"/en/station/[^/]+\.html$", page.url)
+    ctx.close()

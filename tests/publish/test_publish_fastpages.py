@@ -138,7 +138,85 @@ def _station_variants(d: dict[str, Any]) -> Iterator[Callable[[dict[str, Any]], 
             for ch in c["choices"]:
                 ch[2] = [None if cell is None else [cell[0], None] for cell in ch[2]]
 
-    yield from (envelopes, failed_rules, unreported, nothing, other_contest_rules)
+    def history_photos_intake(x: dict[str, Any]) -> None:
+        def event(i: int, action: str, status: str, **kw: Any) -> dict[str, Any]:
+            return {
+                "ledger_index": i,
+                "leaf_hash": f"{i:064x}",
+                "entry": "protocol" if action == "submit" else "correction",
+                "action": action,
+                "status": status,
+                "ended_by": kw.get("ended_by"),
+                "target": kw.get("target"),
+                "source": kw.get("source"),
+                "key_id": kw.get("key_id"),
+                "body_sha256": None,
+                "reason": kw.get("reason"),
+                "proposed_by": kw.get("proposed_by"),
+                "approved_by": kw.get("approved_by"),
+            }
+
+        contest = x["contests"][0]["contest"]
+        x["history"] = [
+            {
+                "contest": contest,
+                "count_kind": "hand",
+                "in_force": 40,
+                "entries": [
+                    event(3, "submit", "superseded", source="import", ended_by=20),
+                    event(9, "dismiss", "dismissed", target=3, source="device", key_id="k<1>",
+                          reason="misread & 'wrong'", proposed_by="olga", approved_by="sam"),
+                    event(20, "supersede", "annulled", target=3, source="commission", ended_by=30,
+                          reason=None, proposed_by=None, approved_by="sue"),
+                    event(30, "annul", "decision", target=20, source="commission", reason="<b>x</b>",
+                          proposed_by="a", approved_by="b"),
+                    event(40, "submit", "counts", source="device", key_id="ed25519:abc"),
+                    event(41, "odd<action>", "odd"),
+                    event(42, "submit", "counts"),
+                ],
+            },
+            {"contest": contest, "count_kind": "odd<kind>", "in_force": None, "entries": []},
+        ]
+        images = [
+            {"sha256": "ab" * 32, "path": "images/" + "ab" * 32 + ".png", "media_type": "image/png"},
+            {"sha256": "cd" * 32, "path": "images/" + "cd" * 32 + ".pdf", "media_type": "application/pdf"},
+            {"sha256": "ef" * 32, "path": None, "media_type": None},
+            None,
+        ]
+        i = 0
+        for c in x["contests"]:
+            for col in c["columns"]:
+                if col["reported"]:
+                    col["image"] = images[i % len(images)]
+                    i += 1
+        x["intake"] = {
+            "accepted": 1_234,
+            "duplicate": 0,
+            "conflict": 2,
+            "rejected": 9,
+            "reasons": {
+                "forged-signature": 5,
+                "conflict": 2,
+                "malformed-json": 1,
+                "Zeta<&>": 1,
+                "alpha": 1,
+                "unspecified": 1,
+                "wrong-station": 1,
+            },
+        }
+
+    def intake_without_reasons(x: dict[str, Any]) -> None:
+        x["intake"] = {"accepted": 3, "duplicate": 1, "conflict": 0, "rejected": 0, "reasons": {}}
+
+    yield from (
+        envelopes,
+        failed_rules,
+        unreported,
+        nothing,
+        other_contest_rules,
+        history_photos_intake,
+        intake_without_reasons,
+    )
 
 
 def _area_variants(d: dict[str, Any]) -> Iterator[Callable[[dict[str, Any]], None]]:
@@ -201,7 +279,24 @@ def _area_variants(d: dict[str, Any]) -> Iterator[Callable[[dict[str, Any]], Non
         x["constituencies"] = []
         x["map"] = None
 
-    yield from (seat_states, outcomes, thresholds, gaps, empty)
+    def sensitivity_and_links(x: dict[str, Any]) -> None:
+        for i, s in enumerate(x["sections"]):
+            v = s.get("sensitivity")
+            if v:
+                v["regional_held"] = i % 2 == 0
+                if i % 2:
+                    v["seat_move"] = None
+                for j, q in enumerate(v["parties"]):
+                    q["passes"] = j % 2 == 0
+                    q["margin"] = "0.05" if j == 1 else "12345.6"
+                if i % 3 == 2:
+                    v["threshold"] = None
+        x["reconciliation"] = [
+            {"contest": "party-list", "region": "chui"},
+            {"contest": "party-list", "region": None},
+        ]
+
+    yield from (seat_states, outcomes, thresholds, gaps, empty, sensitivity_and_links)
 
 
 def test_page_data_in_every_state_equals_its_template(site_jobs: tuple[Site, list[Job]]) -> None:
@@ -218,6 +313,76 @@ def test_page_data_in_every_state_equals_its_template(site_jobs: tuple[Site, lis
     for change in _list_variants():
         for job in lists.values():
             _same(site, _variant(job, change))
+    recon = [j for j in jobs if j.template == "reconcile.html" and j.key.endswith(("difference", "region"))]
+    for job in recon[:4]:
+        for change in _reconcile_variants():
+            _same(site, _variant(job, change))
+
+
+def _reconcile_variants() -> Iterator[Callable[[dict[str, Any]], None]]:
+    def states(x: dict[str, Any]) -> None:
+        x["recount_rule"]["outcome_at_risk"] = not x["recount_rule"]["outcome_at_risk"]
+        x["assertions"] = {
+            "a<1>": {"name": "a<1>", "kind": "custom", "choice": None, "other": None, "margin": "7"},
+            **x["assertions"],
+        }
+        choices = [a["choice"] for a in x["assertions"].values() if a["choice"]] or ["x"]
+        x["assertions"]["pair"] = {
+            "name": "pair",
+            "kind": "pairwise",
+            "choice": choices[0],
+            "other": choices[-1],
+            "margin": "12.5",
+        }
+        line = next(iter(x["assertions"].values()))
+        station = {
+            "station": "ps-1001",
+            "region": "chui",
+            "largest_difference": 1234,
+            "absolute_difference": 2468,
+            "lines": [
+                {"line": "valid", "machine": 0, "hand": 1234, "difference": 1234, "relative_percent": None},
+                {
+                    "line": "invalid",
+                    "machine": 5000,
+                    "hand": 3766,
+                    "difference": -1234,
+                    "relative_percent": "-24.68",
+                },
+            ],
+            "overstatement": {"assertion": "pair", "votes": "1234.05"},
+            "flagged": True,
+            "flags": [
+                {"rule": "relative_difference", "line": "invalid", "assertion": None},
+                {"rule": "outcome_at_risk", "line": None, "assertion": "pair"},
+                {"rule": "outcome_at_risk", "line": None, "assertion": line["name"]},
+            ],
+        }
+        quiet = {**station, "station": "ps-1002", "overstatement": None, "flagged": False, "flags": []}
+        x["groups"] = [{"area": "chui", "stations": [station, quiet]}, {"area": "talas", "stations": []}]
+
+    def wide_bins(x: dict[str, Any]) -> None:
+        h = x.get("histogram")
+        if h:
+            h["bin_width"] = 5
+            for b in h["bars"]:
+                b["last"] = b["low"] + 4
+        if x.get("map"):
+            x["map"]["attribution"] = ""
+            for r in x["map"]["regions"]:
+                r["differing_percent"] = None
+        for r in x.get("regions") or []:
+            r["differing_percent"] = None
+
+    def bare(x: dict[str, Any]) -> None:
+        x["histogram"] = None
+        x["map"] = None
+        x["regions"] = None
+        x["groups"] = [{"area": None, "stations": []}]
+        x["order"] = "unknown<order>"
+        x["orders"] = [*x["orders"], "unknown<order>"]
+
+    yield from (states, wide_bins, bare)
 
 
 def _list_variants() -> Iterator[Callable[[dict[str, Any]], None]]:

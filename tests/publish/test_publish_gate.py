@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 from publish_support import load, make_store, mini
@@ -120,3 +121,42 @@ def test_cli_refuses_a_running_tally_that_differs_from_the_ledger(tmp_path: Path
     assert r.exit_code == 1
     assert "REFUSED" in r.output and "running-tally-equals-ledger" in r.output
     assert current_snapshot(out) == 1
+
+
+def _refused_with_hand_counts(tmp_path: Path, hook: object) -> list[str]:
+    """Every machine and hand count: the display step's reconciliation and sensitivity are
+    tampered with by ``hook``; the gate makes both again from the ledger and must refuse."""
+    store, key = make_store(tmp_path, machine=None, hand=None)
+    out = tmp_path / "pub"
+    outcome = Publisher(store, out, key, display_hook=hook, workers=1).publish()  # type: ignore[arg-type]
+    assert outcome.status == "refused"
+    assert current_snapshot(out) is None and not (out / "snapshots" / "1").exists()
+    ok = Publisher(store, out, key, workers=1).publish()
+    assert ok.status == "published" and ok.snapshot == 1
+    return [f"{f.check} {f.where} {f.message}" for f in outcome.failures]
+
+
+def test_a_wrong_machine_vs_hand_difference_is_refused(tmp_path: Path) -> None:
+    changed: dict[str, Any] = {}
+
+    def wrong_difference(results: Results) -> None:
+        station = results.reconciliation["party-list"]["stations"][0]
+        line = station["lines"][0]
+        changed.update(station=station["station"], line=line["line"], was=line["difference"])
+        line["difference"] += 1
+
+    failures = _refused_with_hand_counts(tmp_path, wrong_difference)
+    assert failures == [
+        f"reconciliation-equals-ledger party-list stations.{changed['station']}.lines.{changed['line']}."
+        f"difference is {changed['was'] + 1!r}, recomputed {changed['was']!r}"
+    ]
+
+
+def test_a_wrong_seat_sensitivity_is_refused(tmp_path: Path) -> None:
+    def fewer_votes(results: Results) -> None:
+        move = results.sensitivity[("party-list", "hand")]["seat_move"]
+        move["votes"] -= 1
+
+    failures = _refused_with_hand_counts(tmp_path, fewer_votes)
+    assert len(failures) == 1
+    assert failures[0].startswith("sensitivity-equals-ledger party-list / hand seat_move.votes is ")

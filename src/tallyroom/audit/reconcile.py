@@ -13,7 +13,7 @@ A line missing from one side counts as 0 there and is listed in ``missing_in_mac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Protocol
 
@@ -86,6 +86,13 @@ class StationReconciliation(msgspec.Struct, frozen=True):
     def difference(self, line: str) -> LineDifference | None:
         """The comparison of ``line``, or ``None`` if neither side has it."""
         return next((d for d in self.differences if d.line == line), None)
+
+    def largest_difference(self, lines: Collection[str] | None = None) -> int:
+        """The largest ``|hand - machine|`` over ``lines`` (default: every line); 0 if none."""
+        return max(
+            (abs(d.difference) for d in self.differences if lines is None or d.line in lines),
+            default=0,
+        )
 
     @property
     def flagged(self) -> bool:
@@ -195,8 +202,12 @@ class OutcomeAtRisk(msgspec.Struct, frozen=True):
     def check(self, station: StationReconciliation) -> tuple[RecountFlag, ...]:
         """One flag per assertion whose margin this station's difference could overturn."""
         out: list[RecountFlag] = []
+        # compare_station has already computed the overstatements of its assertions.
+        known = {o.assertion: o.overstatement for o in station.overstatements}
         for a in self.assertions:
-            over = a.overstatement(station.machine, station.hand)
+            over = known.get(a.name)
+            if over is None:
+                over = a.overstatement(station.machine, station.hand)
             margin = self.margins[a.name]
             if over > 0 and over >= self.share * margin:
                 detail = (
@@ -395,14 +406,19 @@ def difference_histogram(
     occupied bin (empty bins in between are kept so the chart has no gaps). Stations where
     neither count has the line are left out.
     """
+    values = (d.difference for s in result.stations if (d := s.difference(line)) is not None)
+    return histogram(values, bin_width)
+
+
+def histogram(values: Iterable[int], bin_width: int = 1) -> tuple[HistogramBin, ...]:
+    """Counts of integer ``values`` in bins ``[k·w, (k+1)·w)``, contiguous from the lowest to
+    the highest occupied bin (empty bins in between are kept). The counts add up to the
+    number of values."""
     if bin_width < 1:
         raise ValueError("bin width must be a positive integer")
     counts: dict[int, int] = {}
-    for s in result.stations:
-        d = s.difference(line)
-        if d is None:
-            continue
-        k = d.difference // bin_width
+    for v in values:
+        k = v // bin_width
         counts[k] = counts.get(k, 0) + 1
     if not counts:
         return ()

@@ -224,3 +224,50 @@ def seat_sensitivity(
         if move is not None
     ]
     return tuple(sorted(moves, key=lambda m: (m.votes, m.source, m.target)))
+
+
+def smallest_seat_move(
+    votes: Mapping[str, int],
+    seats: int,
+    allocate: Allocate,
+    *,
+    parties: Sequence[str] | None = None,
+) -> SeatMove | None:
+    """The first entry of :func:`seat_sensitivity` — the fewest votes that, moved from one
+    party to another, change the allocation ("the last seat would move if 812 votes moved from
+    A to B") — at a fraction of its cost.
+
+    Pairs are taken in (source, target) order. Once a move of ``b`` votes is known, another pair
+    can only do better if moving ``b - 1`` votes between them already changes the allocation;
+    under the monotonicity :func:`min_transfer` relies on, one allocation tells, so most pairs
+    cost one allocation instead of a search. Ties keep the first pair, as the sort in
+    :func:`seat_sensitivity` does. Returns ``None`` when no transfer changes anything.
+    """
+    names = sorted(votes if parties is None else parties)
+    before = _seats(allocate, votes, seats)
+    best: SeatMove | None = None
+    for source in names:
+        if votes.get(source, 0) <= 0:
+            continue
+        for target in names:
+            if target == source:
+                continue
+            if best is None:
+                best = min_transfer(votes, seats, allocate, source, target)
+                continue
+            if best.votes == 1:
+                return best
+            hi = min(best.votes - 1, votes[source])
+            after = _seats(allocate, transfer(votes, source, target, hi), seats)
+            if after == before:
+                continue
+            lo = 0  # moving nothing changes nothing; moving hi votes does: bisect in between
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                moved = _seats(allocate, transfer(votes, source, target, mid), seats)
+                if moved != before:
+                    hi, after = mid, moved
+                else:
+                    lo = mid
+            best = SeatMove(source, target, hi, before, after)
+    return best

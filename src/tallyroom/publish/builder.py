@@ -36,7 +36,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +50,7 @@ from tallyroom.ledger.checkpoint import Checkpoint, sign_checkpoint
 from tallyroom.ledger.entry import EntryKind
 from tallyroom.publish import bulletin, exports, nist, sqlite_export
 from tallyroom.publish import gate as gate_mod
+from tallyroom.publish.audit_view import AuditView
 from tallyroom.publish.files import FileInfo, SnapshotWriter, brotli_available, prestage
 from tallyroom.publish.i18n import LANGUAGES
 from tallyroom.publish.ledger_view import (
@@ -62,6 +63,15 @@ from tallyroom.publish.ledger_view import (
 from tallyroom.publish.pages import Job, Site, static_dir
 from tallyroom.publish.results import DisplayHook, Results, Row, RowCache, present
 from tallyroom.publish.seats import all_projections, projection
+from tallyroom.publish.station_facts import (
+    IMAGE_EXTENSIONS,
+    MEDIA_TYPES,
+    JournalTally,
+    LedgerFacts,
+    StationExtras,
+    candidate_stations,
+)
+from tallyroom.store import intake as intake_db
 from tallyroom.store.sql import Store, StoreError
 from tallyroom.tally.rebuild import Rebuilt
 from tallyroom.tally.running import Tally
@@ -72,6 +82,12 @@ _enc = msgspec.json.Encoder(order="deterministic")
 OWN_KINDS = frozenset({str(EntryKind.CHECKPOINT), str(EntryKind.SNAPSHOT)})
 #: At most this many new protocols are listed by name in "what changed".
 CHANGES_LISTED = 500
+#: At most this many declared but not yet uploaded protocol photos are looked up in the store
+#: per snapshot (those looked up longest ago first), so that a night of missing photos does
+#: not slow every snapshot down.
+IMAGE_LOOKUPS = 2000
+#: Intake journal ids read again each snapshot on PostgreSQL (see JournalTally).
+JOURNAL_WINDOW = 20000
 
 
 class PublishError(RuntimeError):
@@ -205,6 +221,8 @@ class State:
     leaves: dict[str, str] = field(default_factory=dict)  # station key -> leaf hash (hex)
     kinds: dict[str, list[str]] = field(default_factory=dict)  # published count kinds
     salt: str = ""  # the site's salt (templates, catalogs, renderers) the pages were made with
+    extras: dict[str, str] = field(default_factory=dict)  # station -> digest of history/photos/intake
+    images: dict[str, str] = field(default_factory=dict)  # photo SHA-256 -> its path in the snapshot
 
     def to_json(self) -> bytes:
         return _enc.encode(self.__dict__)
@@ -331,6 +349,7 @@ class Publisher:
         #: pure functions of ledger bytes, kept only while this publisher lives.
         self._display_cache: dict[bytes, Any] = {}
         self._display_rows: RowCache = {}
+        self._audit_view = AuditView()
         self._gate_memo = gate_mod.GateMemo()
         self._ledger = LedgerCache()
         #: The tally the gate recomputed from the ledger: (size, root, rebuilt).
@@ -346,6 +365,12 @@ class Publisher:
         self._seats: dict[tuple[str, str], tuple[tuple[str, ...], dict[str, Any] | None]] = {}
         #: Per row key: (row object, digest) of the last digest computed.
         self._row_digest: dict[tuple[str, str, str], tuple[Row, str]] = {}
+        #: Station histories, photos and key changes folded from the ledger; intake journal
+        #: counts; the digest of each station's extras; when each missing photo was looked up.
+        self._facts = LedgerFacts()
+        self._journal: JournalTally | None = None
+        self._extras: dict[str, str] | None = None
+        self._image_lookups: dict[str, float] = {}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -454,6 +479,7 @@ class Publisher:
             self.display_hook,
             None if hooked else self._display_cache,
             None if hooked else self._display_rows,
+            None if hooked else self._audit_view,
         )
         lap("display")
         previous = None
@@ -633,6 +659,98 @@ class Publisher:
         outcome.timings = timings
         return outcome
 
+    def _station_extras(
+        self,
+        w: SnapshotWriter,
+        election: CompiledElection,
+        prefix: LedgerPrefix,
+        results: Results,
+        prev_state: State | None,
+        prev_dir: Path | None,
+        prev_files: dict[str, FileInfo],
+        station_state: dict[str, str],
+    ) -> tuple[StationExtras, dict[str, str], dict[str, str]]:
+        """History, photos and intake figures of the station pages (the photos are written
+        here), a digest of them per station, and the photos' paths by SHA-256.
+
+        A digest is computed again only for a station something happened to since the last
+        snapshot: a new decision about it, new intake journal lines, a changed protocol in
+        force, a photo found."""
+        facts = self._facts
+        decided = facts.sync(prefix, election)
+        if self._journal is None:
+            postgres = self.store.dialect.name == "postgresql"
+            self._journal = JournalTally(JOURNAL_WINDOW if postgres else 0)
+        journal = self._journal
+        heard = journal.update(self.store, election)
+        images, found = self._images(w, results, prev_state, prev_dir, prev_files)
+        extras = StationExtras(facts, journal, images)
+        memo = self._extras
+        stations: Iterable[str]
+        if memo is None or decided is None or self.display_hook is not None:
+            memo = {}
+            stations = candidate_stations(facts, journal)
+        else:
+            old = prev_state.stations if prev_state else {}
+            moved = {_split3(k)[1] for k, v in station_state.items() if old.get(k) != v}
+            moved.update(_split3(k)[1] for k in old.keys() - station_state.keys())
+            stations = decided | heard | found | moved
+        index = election.station_index
+        for sid in stations:
+            dg = extras.digest(election, index[sid], results)
+            if dg is None:
+                memo.pop(sid, None)
+            else:
+                memo[sid] = dg
+        self._extras = memo
+        return extras, dict(memo), {sha: rel for sha, (rel, _media) in images.items()}
+
+    def _images(
+        self,
+        w: SnapshotWriter,
+        results: Results,
+        prev_state: State | None,
+        prev_dir: Path | None,
+        prev_files: dict[str, FileInfo],
+    ) -> tuple[dict[str, tuple[str, str]], set[str]]:
+        """Each photo a protocol in force declares, once per SHA-256, as
+        ``images/<sha256>.<ext>``: linked from the previous snapshot when it is there, else
+        copied from the store if it has been uploaded. Returns (SHA-256 -> (path, media
+        type)) and the stations whose photo appeared in this snapshot."""
+        facts = self._facts
+        before = prev_state.images if prev_state else {}
+        out: dict[str, tuple[str, str]] = {}
+        wanted: dict[str, list[str]] = {}
+        for idx, sha in facts.images.items():
+            key = facts.image_keys[idx]
+            row = results.stations.get(key)
+            if row is not None and row["ledger_index"] == idx:
+                wanted.setdefault(sha, []).append(key[1])
+        missing = []
+        for sha in wanted:
+            rel = before.get(sha)
+            if rel is not None and prev_dir is not None and rel in prev_files:
+                w.link(prev_dir, rel, prev_files[rel])
+                out[sha] = (rel, MEDIA_TYPES[rel.rsplit(".", 1)[1]])
+            else:
+                missing.append(sha)
+        lookups = self._image_lookups
+        missing.sort(key=lambda sha: lookups.get(sha, 0.0))
+        found: set[str] = set()
+        now = time.monotonic()
+        for sha in missing[:IMAGE_LOOKUPS]:
+            got = intake_db.get_image(self.store, sha)
+            lookups[sha] = now
+            # Stored under its SHA-256 by intake; checked again since the name vouches for it.
+            if got is None or got[0] not in IMAGE_EXTENSIONS or hashlib.sha256(got[1]).hexdigest() != sha:
+                continue
+            rel = f"images/{sha}.{IMAGE_EXTENSIONS[got[0]]}"
+            w.write(rel, got[1])
+            out[sha] = (rel, got[0])
+            lookups.pop(sha, None)
+            found.update(wanted[sha])
+        return out, found
+
     def _station_state(
         self, results: Results, prev_state: State | None
     ) -> tuple[dict[str, str], dict[str, str]]:
@@ -707,6 +825,10 @@ class Publisher:
         station_state, leaves = self._station_state(results, prev_state)
         changes = self._changes(prev_state, results, row_state, station_state, snapshot)
         lap("changes")
+        extras, extras_state, image_state = self._station_extras(
+            w, election, prefix, results, prev_state, prev_dir, prev_files, station_state
+        )
+        lap("station-extras")
         # -- pages: planned now, rendered by worker processes while the exports are written --
         site = self._site_for(election)
         seats = self._projections(election, results, row_state)
@@ -717,7 +839,7 @@ class Publisher:
         station_digests = {_split3(k): v for k, v in station_state.items()}
         row_digests = {_split3(k): v[0] for k, v in row_state.items()}
         seat_digests = {k: _digest(v) for k, v in seats.items()}
-        known = self._known_station_pages(prev_state, results, station_state, site.salt.hex())
+        known = self._known_station_pages(prev_state, results, station_state, site.salt.hex(), extras_state)
         reused = 0
         for job in site.jobs(
             results,
@@ -730,6 +852,8 @@ class Publisher:
             row_digests,
             seat_digests,
             known,
+            extras,
+            extras_state,
         ):
             dg = job.digest(site.salt)
             jobs_state[job.key] = dg
@@ -772,6 +896,7 @@ class Publisher:
                 jobs_state,
                 rendered,
                 reused,
+                (extras, extras_state, image_state),
             )
         except BaseException:
             render.abort()
@@ -800,10 +925,12 @@ class Publisher:
         jobs_state: dict[str, str],
         rendered: int,
         reused: int,
+        station_extras: tuple[StationExtras, dict[str, str], dict[str, str]] | None = None,
     ) -> tuple[Outcome, State]:
         """Everything after the pages were planned: the bulletin, exports, per-row files, the
         downloads page, the read-back and the manifest."""
         root_hex = snapshot["root"]
+        extras, extras_state, image_state = station_extras or (StationExtras(), {}, {})
         # -- the bulletin ------------------------------------------------------------------
         w.write("checkpoint.txt", note)
         chunks = bulletin.write(
@@ -815,7 +942,10 @@ class Publisher:
             prev_state.chunks if prev_state else [],
             prev_dir,
             prev_files,
+            extras.facts,
         )
+        if extras.journal is not None:
+            w.put("bulletin/journal.json", extras.journal.document_bytes())
         lap("bulletin")
         # -- seats and data exports -----------------------------------------------------------
         seat_docs = [seats[k] for k in sorted(seats)]
@@ -852,6 +982,10 @@ class Publisher:
         for level, data in exports.csv_levels(election, results).items():
             w.put(f"data/csv/{level}.csv", data)
         lap("export-csv")
+        recon = exports.reconciliation_document(results, snapshot)
+        w.put("data/reconciliation.json", exports.json_bytes(recon))
+        w.put("data/reconciliation.csv", exports.reconciliation_csv(results))
+        lap("export-reconciliation")
         for (cid, kind), doc in sorted(seats.items()):
             w.put(f"api/v1/results/seats/{cid}/{kind}.json", exports.json_bytes(doc))
         w.write("changes.json", exports.json_bytes(changes))
@@ -903,6 +1037,7 @@ class Publisher:
         # -- pages ------------------------------------------------------------------------------
         render.finish()
         w.put("static/site.css", (static_dir() / "site.css").read_bytes())
+        w.put("static/refresh.js", (static_dir() / "refresh.js").read_bytes())
         downloads = [
             {"path": rel, "what": what, "size": w.files[rel].size, "sha256": w.files[rel].sha256}
             for rel, what in self._download_list(w)
@@ -941,6 +1076,8 @@ class Publisher:
             leaves,
             results.kinds,
             site.salt.hex(),
+            extras=extras_state,
+            images=image_state,
         )
         _atomic_write(self.out / ".state" / f"{number}.json", state.to_json())
         self._append_snapshot_list(self._snapshot_list(snapshot))
@@ -960,15 +1097,25 @@ class Publisher:
         return outcome, state
 
     def _known_station_pages(
-        self, prev: State | None, results: Results, station_state: dict[str, str], salt: str
+        self,
+        prev: State | None,
+        results: Results,
+        station_state: dict[str, str],
+        salt: str,
+        extras_state: dict[str, str] | None = None,
     ) -> dict[str, str]:
         """Digests of the station pages whose inputs did not change since ``prev``: same
-        templates, same count kinds, and none of the station's records changed."""
+        templates, same count kinds, and none of the station's records, history, photos or
+        intake figures changed."""
         if prev is None or prev.salt != salt or prev.kinds != results.kinds:
             return {}
         old = prev.stations
         changed = {_split3(k)[1] for k, v in station_state.items() if old.get(k) != v}
         changed.update(_split3(k)[1] for k in old.keys() - station_state.keys())
+        if extras_state is not None:
+            was = prev.extras
+            changed.update(s for s, v in extras_state.items() if was.get(s) != v)
+            changed.update(was.keys() - extras_state.keys())
         prefix = "page:station:"
         return {
             key: dg
@@ -1029,6 +1176,10 @@ class Publisher:
                 out.append((rel, "nist"))
             elif rel == "data/tallyroom.sqlite":
                 out.append((rel, "sqlite"))
+            elif rel == "data/reconciliation.json":
+                out.append((rel, "reconciliation"))
+            elif rel == "data/reconciliation.csv":
+                out.append((rel, "reconciliation-csv"))
             elif rel.startswith("bulletin/entries/"):
                 out.append((rel, "ledger"))
             elif rel.startswith("bulletin/definition"):
@@ -1037,6 +1188,10 @@ class Publisher:
                 out.append((rel, "checkpoints"))
             elif rel == "bulletin/commission.vkey":
                 out.append((rel, "key"))
+            elif rel == "bulletin/stations.json":
+                out.append((rel, "station-keys"))
+            elif rel == "bulletin/journal.json":
+                out.append((rel, "journal"))
         return out
 
     def _changes(

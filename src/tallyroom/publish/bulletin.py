@@ -7,7 +7,11 @@
 * ``bulletin/entries/<start>.jsonl`` — every ledger entry of the prefix, 1,000 per file, each
   with its exact bytes in base64. A full chunk never changes, so it is hard-linked into later
   snapshots; only the last, partial chunk is written again.
-* ``bulletin/stations.json`` — each station's device key as the definition provisions it.
+* ``bulletin/stations.json`` — each station's device key as the definition provisions it,
+  and every later change of its keys (registration, rotation, revocation) as the ledger's
+  ``key_change`` entries record it.
+* ``bulletin/journal.json`` — the intake journal per station in aggregate (written by the
+  builder from :class:`~tallyroom.publish.station_facts.JournalTally`).
 
 docs/bulletin.md specifies every field.
 """
@@ -23,6 +27,7 @@ from tallyroom.ledger.checkpoint import parse_signed_checkpoint
 from tallyroom.publish.exports import json_bytes
 from tallyroom.publish.files import FileInfo, SnapshotWriter
 from tallyroom.publish.ledger_view import LedgerPrefix, definition_bytes
+from tallyroom.publish.station_facts import LedgerFacts
 from tallyroom.store.sql import Store
 
 CHUNK = 1000
@@ -41,8 +46,10 @@ def write(
     prev_chunks: list[str],
     prev_dir: Path | None,
     prev_files: dict[str, FileInfo],
+    facts: LedgerFacts | None = None,
 ) -> list[str]:
-    """Write the bulletin; return the names of the *full* entry chunks (reusable later)."""
+    """Write the bulletin; return the names of the *full* entry chunks (reusable later).
+    ``facts`` (folded from this ``prefix``) gives the stations' key changes."""
     definition = definition_bytes(prefix)
     ext = "json" if definition.lstrip()[:1] == b"{" else "yaml"
     w.put(f"bulletin/definition.{ext}", definition)
@@ -54,8 +61,9 @@ def write(
             continue
         lines.append(json_bytes({"size": size, "root": root.hex(), "time": ts, "note": cp_note.decode()}))
     w.write("bulletin/checkpoints.jsonl", b"".join(lines))
+    changes = facts.key_changes if facts is not None else {}
     stations: dict[str, dict[str, object]] = {
-        s.id: {"key": s.key, "key_changes": []} for s in election.stations
+        s.id: {"key": s.key, "key_changes": changes.get(s.id, [])} for s in election.stations
     }
     w.put("bulletin/stations.json", json_bytes({"format": "tallyroom-stations/1", "stations": stations}))
     full: list[str] = []

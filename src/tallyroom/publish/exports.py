@@ -264,3 +264,52 @@ def stations_csv_from(parts: Iterable[bytes]) -> bytes:
     """:func:`stations_csv` from records written one by one."""
     buf, _ = _writer()
     return buf.getvalue().encode("utf-8") + b"".join(parts)
+
+
+RECONCILIATION_CSV_COLUMNS = (
+    "contest",
+    "station",
+    "region",
+    "line",
+    "machine",
+    "hand",
+    "difference",
+    "relative_percent",
+    "flagged",
+)
+
+
+def reconciliation_document(results: Results, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """``data/reconciliation.json``: the machine-vs-hand reconciliation of every contest that
+    has both counts (docs/bulletin.md §14.1)."""
+    return {
+        "format": "tallyroom-reconciliation/1",
+        "snapshot": snapshot,
+        "contests": [results.reconciliation[c] for c in sorted(results.reconciliation)],
+    }
+
+
+def reconciliation_csv(results: Results) -> bytes:
+    """``data/reconciliation.csv``: one line per differing line of every station listed (contests
+    in id order, stations as in the document: largest difference first)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(RECONCILIATION_CSV_COLUMNS)
+    for cid in sorted(results.reconciliation):
+        for s in results.reconciliation[cid]["stations"]:
+            flagged = "true" if s["flagged"] else "false"
+            for x in s["lines"]:
+                w.writerow(
+                    [
+                        cid,
+                        s["station"],
+                        s["region"],
+                        x["line"],
+                        x["machine"],
+                        x["hand"],
+                        x["difference"],
+                        _cell(x["relative_percent"]),
+                        flagged,
+                    ]
+                )
+    return buf.getvalue().encode("utf-8")

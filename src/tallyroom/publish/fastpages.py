@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from tallyroom.definition.compiled import CompiledElection, name_in
 from tallyroom.definition.model import Name
@@ -161,8 +161,10 @@ class PageContext:
         self.lang_href = {code: f"{self.root}{code}/{page}" for code in languages}
 
 
-def base_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any], title: str, main: str) -> str:
-    """``base.html`` around a page's ``title`` and ``main`` blocks (both already HTML)."""
+def base_page(
+    p: Phrases, ctx: PageContext, d: Mapping[str, Any], title: str, main: str, scripts: str = ""
+) -> str:
+    """``base.html`` around a page's ``title``, ``main`` and ``scripts`` blocks (already HTML)."""
     root = ctx.root
     lang = p.lang
     api = esc(ctx.api)
@@ -182,6 +184,7 @@ def base_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any], title: str, ma
     ]
     for code, _label in p.languages:
         out.append(f'<link rel="alternate" hreflang="{code}" href="{esc(ctx.lang_href[code])}">\n')
+    out.append(scripts)
     out.append(
         f'</head>\n<body>\n<a class="skip" href="#main">{p.t("Skip to the results")}</a>\n'
         f'<header class="top">\n<p class="site"><a href="{root}{lang}/index.html">{p.election_name}</a></p>\n'
@@ -239,6 +242,11 @@ def base_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any], title: str, ma
     )
     out.append("</p>\n</footer>\n</body>\n</html>")
     return "".join(out)
+
+
+def _refresh(ctx: PageContext) -> str:
+    """The ``scripts`` block of live pages: the optional auto-refresh (static/refresh.js)."""
+    return f'<script src="{ctx.root}static/refresh.js" defer></script>\n'
 
 
 def _crumbs(p: Phrases, ctx: PageContext, chain: list[str]) -> list[str]:
@@ -346,6 +354,9 @@ def station_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
                     f"<div><dt>{p.t('Received')}</dt><dd>{_received(p, col['envelope'])}</dd></div>\n"
                     "</dl>\n"
                 )
+                image = col.get("image")
+                if image:
+                    add(_image(p, ctx, station, label, k, image))
         add("</section>\n")
     rules = d["rules"]
     if rules:
@@ -379,19 +390,194 @@ def station_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
                     )
             add("</tr>")
         add(f'</tbody>\n</table>\n</div>\n<p class="small">{p.t(_RULE_LEGEND)}</p>\n</section>\n')
+    add(_intake(p, d.get("intake")))
     add(f'<section aria-labelledby="hist-h">\n<h2 id="hist-h">{p.t("History")}</h2>\n')
     history = d["history"]
     if history:
-        add('<ol class="history">')
-        for h in history:
-            add("<li>")
-            add(p.f("Ledger entry %(i)s", i=h["ledger_index"]))
-            add(f": {p.contest_names[h['contest']]}, {kind(h['count_kind'])}</li>")
-        add("</ol>\n")
+        add(f'<p class="small">{p.t(_HISTORY_NOTE)}</p>\n')
+        for g in history:
+            add(_history_table(p, g))
     else:
         add(f"<p>{p.t('Nothing recorded yet.')}</p>")
     add("</section>\n")
-    return base_page(p, ctx, d, station, "".join(out))
+    return base_page(p, ctx, d, station, "".join(out), _refresh(ctx))
+
+
+_HISTORY_NOTE = (
+    "Every protocol and every decision the ledger holds for this station, in ledger order. "
+    "Corrections and annulments need two people: one proposes, another approves."
+)
+_INTAKE_NOTE = (
+    "From the intake journal (bulletin/journal.json): every attempt, also those that did not "
+    "count. The journal is not part of the ledger, so these figures cannot be recomputed from it."
+)
+_PHOTO = "Photo or scan of the paper protocol"
+_NO_INTAKE = "No attempt to submit a protocol from a device is recorded for this station."
+#: The ``reason_label`` macro of station.html: intake refusal reasons in words.
+_REASONS = {
+    "conflict": "a different protocol, held for two-person review",
+    "replay": "a replaced protocol sent again",
+    "annulled": "the result was annulled",
+    "forged-signature": "forged signature",
+    "missing-signature": "no signature",
+    "malformed-signature": "malformed signature",
+    "unknown-key": "unknown device key",
+    "revoked-key": "revoked device key",
+    "wrong-station": "another station's device key",
+    "election-mismatch": "made for another election",
+    "too-large": "too large",
+    "unknown-station": "unknown station",
+    "unknown-contest": "unknown contest",
+    "station-not-in-contest": "the station does not vote in this contest",
+    "lines": "protocol lines missing or out of range",
+    "rules": "control rules fail",
+    "store-unavailable": "the server could not record it",
+    "unspecified": "reason not recorded",
+}
+_MALFORMED = frozenset(
+    {
+        "invalid-utf8",
+        "malformed-json",
+        "duplicate-key",
+        "not-a-number",
+        "wrong-type",
+        "unknown-field",
+        "missing-field",
+        "wrong-value",
+        "too-long",
+    }
+)
+
+
+def _reason_label(p: Phrases, reason: str) -> str:
+    words = _REASONS.get(reason)
+    if words is not None:
+        return p.t(words)
+    if reason in _MALFORMED:
+        return f"{p.t('malformed protocol')} ({esc(reason)})"
+    return esc(reason)
+
+
+def _image(
+    p: Phrases, ctx: PageContext, station: str, label: str, kind: str, image: Mapping[str, Any]
+) -> str:
+    """The photo of a paper protocol under its receipt (``kind`` already escaped)."""
+    path = image["path"]
+    href = esc(ctx.root) + esc(path) if path else ""
+    out = [f'<figure class="protocol-image" data-kind="{kind}">\n']
+    if path and image["media_type"] != "application/pdf":
+        alt = f"{p.t(_PHOTO)}: {station}, {label}"
+        out.append(f'<a href="{href}"><img src="{href}" alt="{alt}" loading="lazy"></a>\n')
+    out.append(f"<figcaption>{label}: ")
+    if path:
+        out.append(f'<a href="{href}">{p.t(_PHOTO)}</a>')
+    else:
+        out.append(
+            p.t("the protocol declares a photo or scan of the paper protocol, but it has not been uploaded")
+        )
+    out.append(f" · {p.t('declared SHA-256')} <code>{esc(image['sha256'])}</code></figcaption>\n</figure>\n")
+    return "".join(out)
+
+
+def _intake(p: Phrases, intake: Mapping[str, Any] | None) -> str:
+    """The intake attempts section of station.html."""
+    out = [f'<section aria-labelledby="intake-h">\n<h2 id="intake-h">{p.t("Intake attempts")}</h2>\n']
+    if intake:
+        num = p.num
+        out.append('<p class="intake">')
+        out.append(
+            p.f(
+                "Accepted: %(a)s; sent again: %(u)s; conflicting: %(c)s; rejected: %(r)s.",
+                a=num(intake["accepted"]),
+                u=num(intake["duplicate"]),
+                c=num(intake["conflict"]),
+                r=num(intake["rejected"]),
+            )
+        )
+        out.append("</p>\n")
+        reasons = intake["reasons"]
+        if reasons:
+            out.append('<ul class="intake-reasons">')
+            # Jinja's dictsort: by key, ignoring case.
+            for reason, n in sorted(reasons.items(), key=lambda kv: kv[0].lower()):
+                out.append(f'<li data-reason="{esc(reason)}">{_reason_label(p, reason)}: {num(n)}</li>')
+            out.append("</ul>\n")
+    else:
+        out.append(f"<p>{p.t(_NO_INTAKE)}</p>\n")
+    out.append(f'<p class="small">{p.t(_INTAKE_NOTE)}</p>\n</section>\n')
+    return "".join(out)
+
+
+def _history_received(p: Phrases, h: Mapping[str, Any]) -> str:
+    """The ``received`` macro of station.html."""
+    if h["source"] == "import":
+        return p.t("imported from a file")
+    if h["key_id"]:
+        return p.f("signed by the station's device key %(k)s", k=h["key_id"])
+    if h["source"] == "commission":
+        return p.t("entered by the commission")
+    return "—"
+
+
+def _history_table(p: Phrases, g: Mapping[str, Any]) -> str:
+    """One (contest, count kind) of a station's history."""
+    cid, kind = g["contest"], g["count_kind"]
+    out = [
+        f'<div class="scroll">\n<table class="history" data-contest="{esc(cid)}" data-kind="{esc(kind)}">\n'
+        f"<caption>{p.contest_names[cid]}, {p.kind(kind)}: "
+    ]
+    if g["in_force"] is not None:
+        out.append(p.f("ledger entry %(i)s counts now", i=g["in_force"]))
+    else:
+        out.append(p.t("nothing counts now"))
+    out.append(
+        f'</caption>\n<thead><tr><th scope="col">{p.t("Ledger entry")}</th><th scope="col">'
+        f'{p.t("What")}</th><th scope="col">{p.t("Status")}</th><th scope="col">{p.t("Leaf hash")}'
+        "</th></tr></thead>\n<tbody>"
+    )
+    for h in g["entries"]:
+        idx = esc(h["ledger_index"])
+        action = h["action"]
+        out.append(f'<tr data-index="{idx}" data-status="{esc(h["status"])}"><th scope="row">{idx}</th><td>')
+        if action == "submit":
+            out.append(f"{p.t('Protocol')}: {_history_received(p, h)}")
+        elif action == "supersede":
+            out.append(f"{p.f('Correction of entry %(t)s', t=h['target'])}: {_history_received(p, h)}")
+        elif action == "dismiss":
+            out.append(
+                f"{p.f('A different reading turned down; entry %(t)s stays', t=h['target'])}: "
+                f"{_history_received(p, h)}"
+            )
+        elif action == "annul":
+            out.append(p.f("Annulment of entry %(t)s", t=h["target"]))
+        else:
+            out.append(esc(action))
+        if action != "submit":
+            out.append('<br><span class="small">')
+            out.append(
+                p.f(
+                    "Reason: %(r)s. Proposed by %(p)s, approved by %(a)s.",
+                    r=h["reason"] or "—",
+                    p=h["proposed_by"] or "—",
+                    a=h["approved_by"] or "—",
+                )
+            )
+            out.append("</span>")
+        out.append("</td><td>")
+        status = h["status"]
+        if status == "counts":
+            out.append(p.t("counts now"))
+        elif status == "superseded":
+            out.append(p.f("superseded by entry %(i)s", i=h["ended_by"]))
+        elif status == "annulled":
+            out.append(p.f("annulled by entry %(i)s", i=h["ended_by"]))
+        elif status == "dismissed":
+            out.append(p.t("never counted"))
+        else:
+            out.append("—")
+        out.append(f"</td><td><code>{esc(h['leaf_hash'])}</code></td></tr>")
+    out.append("</tbody>\n</table>\n</div>\n")
+    return "".join(out)
 
 
 def _received(p: Phrases, envelope: Mapping[str, Any]) -> str:
@@ -594,8 +780,97 @@ def _seats_block(p: Phrases, s: Mapping[str, Any]) -> str:
                 out.append("</td>")
             out.append("</tr>\n")
         out.append("</tbody>\n</table>\n</div>\n")
+    if s.get("sensitivity"):
+        out.append(_sensitivity_block(p, s))
     out.append("</section>")
     return "".join(out)
+
+
+def _sensitivity_block(p: Phrases, s: Mapping[str, Any]) -> str:
+    """The ``sensitivity_block`` macro: what the thresholds and the last seat rest on."""
+    v = s["sensitivity"]
+    cid = s["contest"]
+    names = p.choice_names[cid]
+    num, dec = p.num, p.pct
+    out = [
+        f'<div class="sensitivity" id="sens-{esc(cid)}-{esc(s["count_kind"])}">\n'
+        f"<h4>{p.t('What the outcome rests on')}</h4>\n"
+    ]
+    move = v.get("seat_move")
+    if move:
+        out.append('<p class="seat-move">')
+        out.append(
+            p.f(
+                "The last seat would move if %(n)s votes moved from %(a)s to %(b)s",
+                n=num(move["votes"]),
+                a=Markup(names[move["source"]]),
+                b=Markup(names[move["target"]]),
+            )
+        )
+        changes = ", ".join(
+            f"{names[c['id']]} {num(c['before'])} → {num(c['after'])}" for c in move["changes"]
+        )
+        out.append(f": {changes}.</p>\n")
+    t = v.get("threshold")
+    if t:
+        out.append(
+            f'<div class="scroll">\n<table class="margins" data-contest="{esc(cid)}" '
+            f'data-kind="{esc(s["count_kind"])}">\n<caption>'
+            f"{p.t('How many votes each threshold decision rests on')} — {dec(t['percent'])}% "
+            f"{p.base_words(t['figure'], t['base'])} = {dec(t['required'])}</caption>\n"
+            f'<thead><tr><th scope="col">{p.t("Party")}</th><th scope="col" class="n">{p.t("Votes")}</th>'
+            f'<th scope="col" class="n">{p.t("Distance from the threshold, votes")}</th>'
+            f'<th scope="col" class="n">{p.t("The decision changes with")}</th></tr></thead>\n<tbody>\n'
+        )
+        for q in v["parties"]:
+            if q["passes"]:
+                margin = p.f("%(n)s above", n=dec(q["margin"]))
+                change = p.f("%(n)s fewer votes", n=num(q["votes_to_change"]))
+            else:
+                margin = p.f("%(n)s below", n=dec(q["margin"]))
+                change = p.f("%(n)s more votes", n=num(q["votes_to_change"]))
+            out.append(
+                f'<tr data-choice="{esc(q["id"])}"><th scope="row">{names[q["id"]]}</th>'
+                f'<td class="n">{num(q["votes"])}</td><td class="n margin">{margin}</td>'
+                f'<td class="n change">{change}</td></tr>\n'
+            )
+        out.append("</tbody>\n</table>\n</div>\n")
+    if v.get("regional_held"):
+        out.append(
+            '<p class="small">'
+            + p.t(
+                "Votes moved between parties nationally; whether a party passed the regional "
+                "thresholds is held as it is."
+            )
+            + "</p>"
+        )
+    out.append("</div>")
+    return "".join(out)
+
+
+def _recon_links(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
+    """The ``recon_links`` macro (with the line it stands on): links to the reconciliation
+    pages of the contests shown."""
+    links = d.get("reconciliation")
+    if not links:
+        return ""
+    lr = ctx.lang_root
+    label = p.t("Machine count vs hand count, station by station")
+    parts = []
+    for r in links:
+        c = esc(r["contest"])
+        item = f'<a href="{lr}reconcile/{c}/difference.html">{label}: {p.contest_names[r["contest"]]}</a>'
+        if r["region"]:
+            item += (
+                f' · <a href="{lr}reconcile/{c}/region.html#region-{esc(r["region"])}">'
+                f"{p.t('stations of this region')}</a>"
+            )
+        parts.append(item)
+    return (
+        f'<nav class="recon-links" aria-label="{p.t("Machine vs hand count")}"><p>'
+        + "<br>".join(parts)
+        + "</p></nav>\n"
+    )
 
 
 def _choice_name(p: Phrases, contest: str, choice: str) -> str:
@@ -680,6 +955,7 @@ def area_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     for s in d["sections"]:
         out.append(section(p, s))
         out.append("\n")
+    out.append(_recon_links(p, ctx, d))
     out.append(_children(p, ctx, d))
     related = d["related"]
     if related:
@@ -722,7 +998,7 @@ def area_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
                     out.append(not_reported)
             out.append("</tr>\n")
         out.append("</tbody>\n</table>\n</div>\n</section>\n")
-    return base_page(p, ctx, d, name, "".join(out))
+    return base_page(p, ctx, d, name, "".join(out), _refresh(ctx))
 
 
 def national_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
@@ -749,6 +1025,7 @@ def national_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     for s in sections:
         out.append(section(p, s))
         out.append("\n")
+    out.append(_recon_links(p, ctx, d))
     m = d.get("map")
     if m:
         main = d["main_contest"]
@@ -798,7 +1075,7 @@ def national_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
         for a in smds:
             out.append(f'<li><a href="{lr}area/{esc(a)}.html">{p.area(a)}</a></li>')
         out.append("</ul>\n</section>\n")
-    return base_page(p, ctx, d, p.t("Results"), "".join(out))
+    return base_page(p, ctx, d, p.t("Results"), "".join(out), _refresh(ctx))
 
 
 # -- changes.html, snapshots.html, downloads.html --------------------------------------------
@@ -904,10 +1181,14 @@ _WHAT = {
     "csv": "results of one level (CSV)",
     "nist": "NIST SP 1500-100 v2 election results (JSON)",
     "sqlite": "everything in one SQLite database",
+    "reconciliation": "machine vs hand count, station by station, every contest (JSON)",
+    "reconciliation-csv": "lines where the machine and hand counts differ (CSV)",
     "ledger": "ledger entries with their exact bytes",
     "definition": "the election definition",
     "checkpoints": "all signed checkpoints",
     "key": "the commission's public key",
+    "station-keys": "station device keys and every change of them (JSON)",
+    "journal": "intake attempts per station, from the intake journal (JSON)",
 }
 
 
@@ -935,3 +1216,258 @@ def downloads_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
         )
     out.append("</tbody>\n</table>\n</div>\n")
     return base_page(p, ctx, d, title, "".join(out))
+
+
+# -- reconcile.html ------------------------------------------------------------------------------
+
+_RECON_LEAD = (
+    "Each polling station's scanner count compared with the hand count of the same station, line "
+    "by line. The two counts are never added together."
+)
+_RECON_RULE = (
+    "A station is marked for recount when a line of its hand count differs from the machine count "
+    "by more than %(p)s%% of the machine count (any change where the machine counted 0)"
+)
+_RECON_NOTE = (
+    "Differences are the hand count minus the machine count. An overstatement is how many votes "
+    "larger the machine count made a margin the outcome rests on than the hand count does."
+)
+_NO_DIFFERENCE = "No station's counts differ here."
+_HIST_CAPTION = "Largest difference on any line, votes (horizontal); stations (vertical)"
+_RECON_MAP = (
+    "Map: the share of compared stations whose counts differ, in each region (darker is higher). "
+    "The table below lists the same."
+)
+_ORDER_LABELS = {
+    "difference": "largest difference",
+    "overstatement": "largest overstatement",
+    "region": "region",
+}
+
+
+def _bin_label(p: Phrases, b: Mapping[str, Any], width: int) -> str:
+    """The ``bin_label`` macro."""
+    if width == 1:
+        return p.num(b["low"])
+    return f"{p.num(b['low'])}–{p.num(b['last'])}"
+
+
+def _assertion_text(p: Phrases, contest: str, a: Mapping[str, Any], pct: str | None) -> str:
+    """The ``assertion_text`` macro."""
+    names = p.choice_names[contest]
+    kind = a["kind"]
+    if kind == "pairwise":
+        text = p.f("%(w)s ahead of %(l)s", w=Markup(names[a["choice"]]), l=Markup(names[a["other"]]))
+    elif kind == "threshold_passed":
+        text = p.f("%(x)s passed %(p)s%%", x=Markup(names[a["choice"]]), p=p.pct(pct))
+    elif kind == "threshold_failed":
+        text = p.f("%(x)s below %(p)s%%", x=Markup(names[a["choice"]]), p=p.pct(pct))
+    else:
+        text = esc(a["name"])
+    return f"{text} ({p.f('margin %(n)s', n=p.pct(a['margin']))})"
+
+
+def reconcile_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
+    """``reconcile.html``."""
+    num, pct, t = p.num, p.pct, p.t
+    lr, root = ctx.lang_root, ctx.root
+    cid = d["contest"]
+    contest = p.contest_names[cid]
+    label = t("Machine vs hand count")
+    out = [
+        f'<nav class="crumbs" aria-label="{t("You are here")}"><a href="{lr}index.html">{t("Results")}</a>'
+        f' › <span aria-current="page">{label}</span></nav>\n'
+        f"<h1>{contest}: {t('machine count vs hand count')}</h1>\n"
+        f'<p class="lead">{t(_RECON_LEAD)}</p>\n<dl class="figures recon-counts">\n'
+        f"<div><dt>{t('Stations of this contest')}</dt><dd>{num(d['stations_expected'])}</dd></div>\n"
+        f"<div><dt>{t('With a machine count')}</dt><dd>{num(d['stations_machine'])}</dd></div>\n"
+        f"<div><dt>{t('With a hand count')}</dt><dd>{num(d['stations_hand'])}</dd></div>\n"
+        f'<div><dt>{t("Compared (both counts)")}</dt><dd data-count="compared">'
+        f"{num(d['stations_compared'])}</dd></div>\n"
+        f'<div><dt>{t("Counts differ")}</dt><dd data-count="differing">'
+        f"{num(d['stations_differing'])}</dd></div>\n"
+        f'<div><dt>{t("Marked for recount")}</dt><dd data-count="flagged">'
+        f"{num(d['stations_flagged'])}</dd></div>\n"
+        "</dl>\n<p>"
+    ]
+    add = out.append
+    compared = num(d["stations_compared"])
+    add(p.f("Only stations with both counts can be compared: %(n)s have both.", n=compared))
+    rule = d["recount_rule"]
+    if rule["outcome_at_risk"]:
+        msg = _RECON_RULE + ", or when its difference alone could overturn a decision the outcome rests on."
+    else:
+        msg = _RECON_RULE + "."
+    add(" " + p.f(msg, p=pct(rule["relative_percent"])) + "</p>\n")
+    add(
+        f'<p class="small">{t("Downloads:")} <a href="{root}data/reconciliation.json">reconciliation.json</a>'
+        f' · <a href="{root}data/reconciliation.csv">reconciliation.csv</a></p>\n'
+    )
+    h = d.get("histogram")
+    if h:
+        width = h["bin_width"]
+        add(
+            f'<section class="histogram" aria-labelledby="hist-h">\n<h2 id="hist-h">'
+            f"{t('Largest difference per station')}</h2>\n<figure>\n"
+            f'<svg class="hist" viewBox="0 0 {esc(h["width"])} {esc(h["view_height"])}" role="img" '
+            f'aria-labelledby="hist-t"><title id="hist-t">'
+        )
+        add(
+            p.f(
+                "Histogram: the %(n)s compared stations by the largest difference between their "
+                "machine and hand counts on any line. The table beside it gives the numbers.",
+                n=num(d["stations_compared"]),
+            )
+        )
+        add("</title>\n")
+        label_y = esc(h["label_y"])
+        rows = []
+        for b in h["bars"]:
+            bl = _bin_label(p, b, width)
+            add(
+                f'<rect x="{esc(b["x"])}" y="{esc(b["y"])}" width="{esc(b["w"])}" height="{esc(b["h"])}" '
+                f'fill="#e6550d"><title>{bl}: {num(b["count"])}</title></rect><text x="{esc(b["cx"])}" '
+                f'y="{label_y}" text-anchor="middle">{bl}</text>'
+            )
+            rows.append(
+                f'<tr data-low="{esc(b["low"])}"><th scope="row">{bl}</th>'
+                f'<td class="n">{num(b["count"])}</td></tr>'
+            )
+        add(
+            f"</svg>\n<figcaption>{t(_HIST_CAPTION)}"
+            '</figcaption>\n</figure>\n<div class="scroll">\n<table class="recon-histogram">\n'
+            f"<caption>{t('Stations by largest difference')}</caption>\n"
+            f'<thead><tr><th scope="col">{t("Largest difference, votes")}</th><th scope="col" class="n">'
+            f"{t('Stations')}</th></tr></thead>\n<tbody>"
+        )
+        add("".join(rows))
+        add("</tbody>\n</table>\n</div>\n</section>\n")
+    m = d.get("map")
+    if m:
+        add(
+            f'<section class="maps" aria-labelledby="rmap-h">\n<h2 id="rmap-h">{t("Where the counts differ")}'
+            f'</h2>\n<figure>\n<svg viewBox="0 0 {esc(m["width"])} {esc(m["height"])}" role="img" '
+            f'aria-labelledby="rmap-t"><title id="rmap-t">'
+            f"{t(_RECON_MAP)}"
+            "</title>\n"
+        )
+        for r in m["regions"]:
+            if r["differing_percent"] is not None:
+                what = p.f(
+                    "%(k)s of %(n)s stations differ (%(p)s%%)",
+                    k=num(r["stations_differing"]),
+                    n=num(r["stations_compared"]),
+                    p=pct(r["differing_percent"]),
+                )
+            else:
+                what = t("no station compared yet")
+            area = esc(r["area"])
+            add(
+                f'<a href="region.html#region-{area}"><path d="{esc(r["d"])}" fill="{esc(r["fill"])}" '
+                f'stroke="#333" stroke-width="0.6"><title>{p.area(r["area"])}: {what}</title></path></a>'
+            )
+        add(
+            f"</svg>\n<figcaption>{t('Share of compared stations whose counts differ')}</figcaption>\n"
+            "</figure>\n"
+        )
+        if m.get("attribution"):
+            add(f'<p class="small">{t("Boundaries:")} {esc(m["attribution"])}</p>')
+        add("</section>\n")
+    regions = d.get("regions")
+    if regions:
+        add(
+            f'<section aria-labelledby="reg-h">\n<h2 id="reg-h">{t("Regions")}</h2>\n<div class="scroll">\n'
+            '<table class="recon-regions">\n'
+            f'<thead><tr><th scope="col">{t("Region")}</th><th scope="col" class="n">{t("Compared")}</th>'
+            f'<th scope="col" class="n">{t("Counts differ")}</th><th scope="col" class="n">'
+            f'{t("Share that differs")}</th><th scope="col" class="n">{t("Marked for recount")}</th>'
+            f'<th scope="col" class="n">{t("Sum of differences, votes")}</th></tr></thead>\n<tbody>\n'
+        )
+        stations_word = t("stations")
+        for r in regions:
+            area = esc(r["area"])
+            share = "—" if r["differing_percent"] is None else pct(r["differing_percent"]) + "%"
+            add(
+                f'<tr data-region="{area}"><th scope="row"><a href="{lr}area/{area}.html">{p.area(r["area"])}'
+                f'</a> <a class="small" href="region.html#region-{area}">{stations_word}</a></th>'
+                f'<td class="n">{num(r["stations_compared"])}</td>'
+                f'<td class="n">{num(r["stations_differing"])}</td><td class="n">{share}</td>'
+                f'<td class="n">{num(r["stations_flagged"])}</td>'
+                f'<td class="n">{num(r["absolute_difference"])}</td></tr>\n'
+            )
+        add("</tbody>\n</table>\n</div>\n</section>\n")
+    add('<section aria-labelledby="st-h">\n<h2 id="st-h">')
+    add(p.f("Stations whose counts differ: %(n)s", n=num(d["stations_differing"])))
+    add(f'</h2>\n<nav class="orders" aria-label="{t("Order of the stations")}">{t("Order by:")} ')
+    orders = d["orders"]
+    for i, o in enumerate(orders):
+        name = t(_ORDER_LABELS.get(o, "station"))
+        if o == d["order"]:
+            add(f'<strong aria-current="page">{name}</strong>')
+        else:
+            add(f'<a href="{esc(o)}.html">{name}</a>')
+        if i < len(orders) - 1:
+            add(" · ")
+    add(f'</nav>\n<p class="small">{t(_RECON_NOTE)}</p>\n')
+    assertions = d["assertions"]
+    threshold = d["threshold_percent"]
+    lines = p.line_names[cid]
+    head = (
+        '<div class="scroll">\n'
+        f'<table class="recon-stations" data-contest="{esc(cid)}">\n'
+        f'<thead><tr><th scope="col">{t("Station")}</th><th scope="col">{t("Region")}</th>'
+        f'<th scope="col" class="n">{t("Largest difference")}</th><th scope="col">'
+        f"{t('Lines that differ: machine → hand (difference; relative to the machine count)')}</th>"
+        f'<th scope="col">{t("Largest overstatement")}</th><th scope="col">{t("Recount")}</th></tr></thead>\n'
+        "<tbody>\n"
+    )
+    from_zero, yes, no, at_risk = t("from 0"), t("yes"), t("no"), t("outcome at risk")
+    for g in d["groups"]:
+        if g["area"]:
+            area = esc(g["area"])
+            add(f'<h3 id="region-{area}"><a href="{lr}area/{area}.html">{p.area(g["area"])}</a></h3>\n')
+        if not g["stations"]:
+            add(f"<p>{t(_NO_DIFFERENCE)}</p>\n")
+            continue
+        add(head)
+        for s in g["stations"]:
+            sid = esc(s["station"])
+            add(
+                f'<tr data-station="{sid}"><th scope="row"><a href="{lr}station/{sid}.html">'
+                f'{p.station(s["station"])}</a></th><td>{p.area(s["region"])}</td>'
+                f'<td class="n largest">{num(s["largest_difference"])}</td><td><ul class="diffs">'
+            )
+            for x in s["lines"]:
+                diff = x["difference"]
+                plus = "+" if diff > 0 else ""
+                rel = x["relative_percent"]
+                shown = from_zero if rel is None else f"{plus}{pct(rel)}%"
+                add(
+                    f'<li data-line="{esc(x["line"])}">{lines[x["line"]]}: '
+                    f'<span class="m">{num(x["machine"])}</span> → <span class="h">{num(x["hand"])}</span> '
+                    f'(<span class="d">{plus}{num(diff)}</span>; <span class="r">{shown}</span>)</li>'
+                )
+            add('</ul></td><td class="over">')
+            over = s["overstatement"]
+            if over:
+                add(
+                    f'<span class="v">{pct(over["votes"])}</span> · '
+                    f"{_assertion_text(p, cid, assertions[over['assertion']], threshold)}"
+                )
+            else:
+                add("—")
+            add('</td><td class="flag">')
+            if s["flagged"]:
+                reasons = [
+                    f"{at_risk} ({_assertion_text(p, cid, assertions[f['assertion']], threshold)})"
+                    if f["rule"] == "outcome_at_risk"
+                    else lines[f["line"]]
+                    for f in s["flags"]
+                ]
+                add(f'<span class="no">{yes}</span>: ' + ", ".join(reasons))
+            else:
+                add(no)
+            add("</td></tr>\n")
+        add("</tbody>\n</table>\n</div>\n")
+    add("</section>\n")
+    return base_page(p, ctx, d, f"{label}: {contest}", "".join(out))

@@ -13,7 +13,9 @@ Before a snapshot goes live the gate
 5. checks the published rows themselves, as a reader would: children sum to their parent, line
    by line, in every hierarchy; Σ choices ≤ valid ≤ ballots cast ≤ registered; took part ≤
    registered; every share ≤ 100% of its stated base and equal to votes ÷ base; shares of one
-   base sum to at most 100% (plus rounding); stations reporting ≤ expected.
+   base sum to at most 100% (plus rounding); stations reporting ≤ expected;
+6. makes the machine-vs-hand reconciliation and the outcome sensitivity again from the records
+   and rows recomputed from the ledger and compares them with the published ones.
 
 Any failure refuses the snapshot. Each failure names the check, the contest, area and count
 kind, and the numbers involved.
@@ -29,6 +31,7 @@ from typing import Any
 
 from tallyroom.definition.compiled import CompiledElection
 from tallyroom.ledger.entry import EntryKind
+from tallyroom.publish.audit_view import AuditView
 from tallyroom.publish.ledger_view import LedgerPrefix, definition_bytes, protocol_entries
 from tallyroom.publish.results import (
     ProtocolEntry,
@@ -140,6 +143,9 @@ class GateMemo:
 
     stations: dict[bytes, Row] = field(default_factory=dict)
     rows: RowCache = field(default_factory=dict)
+    #: Reconciliation and sensitivity the gate made itself, with the records and rows they
+    #: were made from (documents of unchanged inputs are not made again).
+    audit: AuditView = field(default_factory=AuditView)
     passed: _Passed | None = None
     pending: _Passed | None = None
 
@@ -301,6 +307,12 @@ def check(
         results.stations,
         skip=unchanged,
     )
+    # 4b. Machine-vs-hand reconciliation and outcome sensitivity, made again from the records
+    # and rows recomputed from the ledger (the display step made them from its own).
+    expected_recon = memo.audit.reconciliation(election, kinds, expected_stations, expected_rows)
+    _compare_docs(out, "reconciliation-equals-ledger", expected_recon, results.reconciliation)
+    expected_sens = memo.audit.sensitivity(election, kinds, expected_rows)
+    _compare_docs(out, "sensitivity-equals-ledger", expected_sens, results.sensitivity)
     # 5. The published rows add up by themselves. A row or record that is the object that
     # passed these checks in the last published snapshot (and equals its recomputed value,
     # checked above) is not checked again on its own.
@@ -483,12 +495,29 @@ def _diff(expected: Any, got: Any, path: str = "") -> list[str]:
             return [f"{path.rstrip('.')} has {len(got)} items, expected {len(expected)}"]
         out = []
         for i, (a, b) in enumerate(zip(expected, got, strict=True)):
-            label = a.get("id", i) if isinstance(a, dict) else i
+            label = i
+            if isinstance(a, dict):
+                label = next((a[k] for k in ("id", "station", "area", "line") if k in a), i)
             out.extend(_diff(a, b, f"{path}{label}."))
         return out
     if expected != got:
         return [f"{path.rstrip('.')} is {got!r}, recomputed {expected!r}"]
     return []
+
+
+def _compare_docs(
+    out: _Collector, check: str, expected: Mapping[Any, Row], published: Mapping[Any, Row]
+) -> None:
+    """Documents keyed by contest (or contest and count kind): each must equal its recomputed
+    twin; a difference names the first numbers that differ."""
+    for key in sorted(set(expected) | set(published), key=str):
+        where = key if isinstance(key, str) else " / ".join(key)
+        if key not in published:
+            out.add(check, where, "missing from the published data")
+        elif key not in expected:
+            out.add(check, where, "published, but the ledger gives no such document")
+        elif expected[key] != published[key]:
+            out.add(check, where, "; ".join(_diff(expected[key], published[key])[:6]))
 
 
 def _compare(

@@ -16,6 +16,7 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
@@ -27,9 +28,11 @@ from markupsafe import Markup
 
 from tallyroom.definition.compiled import CompiledContest, CompiledElection, name_in
 from tallyroom.definition.model import Name
-from tallyroom.publish import fastpages, svg
+from tallyroom.publish import fastpages, station_facts, svg
+from tallyroom.publish.audit_view import ORDERS
 from tallyroom.publish.i18n import LANGUAGES, number_format, translations
 from tallyroom.publish.results import Results, Row
+from tallyroom.publish.station_facts import StationExtras, station_history
 
 _enc = msgspec.json.Encoder(order="deterministic")
 PALETTE = (
@@ -95,7 +98,27 @@ FAST_RENDERERS: dict[str, Callable[[fastpages.Phrases, fastpages.PageContext, di
     "changes.html": fastpages.changes_page,
     "snapshots.html": fastpages.snapshots_page,
     "downloads.html": fastpages.downloads_page,
+    "reconcile.html": fastpages.reconcile_page,
 }
+
+
+#: The counts every reconciliation page states (docs/bulletin.md §14.1).
+_RECONCILE_COUNTS = (
+    "machine_kind",
+    "hand_kind",
+    "stations_expected",
+    "stations_machine",
+    "stations_hand",
+    "stations_compared",
+    "stations_differing",
+    "stations_flagged",
+)
+
+
+def _over(station: dict[str, Any]) -> tuple[int, Fraction]:
+    """Sort key: the largest overstatement first, stations without one last."""
+    o = station["overstatement"]
+    return (1, Fraction(0)) if o is None else (0, -Fraction(o["votes"]))
 
 
 def _depth_prefix(page: str) -> str:
@@ -134,6 +157,7 @@ class Site:
         h.update(",".join(self.languages).encode())
         h.update(Path(__file__).read_bytes())
         h.update(Path(fastpages.__file__).read_bytes())
+        h.update(Path(station_facts.__file__).read_bytes())
         return h.digest()
 
     @cached_property
@@ -212,7 +236,12 @@ class Site:
         }
 
     def section(
-        self, contest: CompiledContest, kind: str, row: Row, seats: dict[str, Any] | None
+        self,
+        contest: CompiledContest,
+        kind: str,
+        row: Row,
+        seats: dict[str, Any] | None,
+        sensitivity: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         return {
             "contest": contest.id,
@@ -231,6 +260,8 @@ class Site:
             "percent_base_value": row["percent_base"]["value"],
             "choices": self._choices(contest.id, row),
             "seats": None if seats is None else self._seats_view(contest, seats),
+            # What the thresholds and the last seat rest on (audit_view.contest_sensitivity).
+            "sensitivity": sensitivity if seats is not None else None,
         }
 
     def _seats_view(self, contest: CompiledContest, p: dict[str, Any]) -> dict[str, Any]:
@@ -287,8 +318,10 @@ class Site:
                 row = results.rows.get((c.id, a.id, kind))
                 if row is None:
                     continue
-                proj = seats.get((c.id, kind)) if c.contest.area == a.id else None
-                sections.append(self.section(c, kind, row, proj))
+                own = c.contest.area == a.id
+                proj = seats.get((c.id, kind)) if own else None
+                sens = results.sensitivity.get((c.id, kind)) if own else None
+                sections.append(self.section(c, kind, row, proj, sens))
         main = contests[0] if contests else None
         kind = self.primary_kind(main, a.id, results) if main else ""
         children = []
@@ -327,7 +360,22 @@ class Site:
             "children": children,
             "stations": stations,
             "related": related,
+            "reconciliation": self._reconciliation_links(a.id, contests, results),
         }
+
+    def _reconciliation_links(
+        self, area_id: str, contests: Sequence[CompiledContest], results: Results
+    ) -> list[dict[str, Any]]:
+        """Reconciliation pages of the contests shown on an area's page; for a region, the
+        anchor of its stations on the page ordered by region."""
+        out = []
+        for c in contests:
+            doc = results.reconciliation.get(c.id)
+            if doc is None:
+                continue
+            region = area_id if any(r["area"] == area_id for r in doc["regions"]) else None
+            out.append({"contest": c.id, "region": region})
+        return out
 
     def _summary(self, contest_id: str, area_id: str, row: Row, code: str | None) -> dict[str, Any]:
         return {
@@ -406,15 +454,15 @@ class Site:
             "attribution": shape.attribution,
         }
 
-    def station_data(self, si: int, results: Results) -> dict[str, Any]:
+    def station_data(self, si: int, results: Results, extras: StationExtras | None = None) -> dict[str, Any]:
         """One station: per contest, its protocols of every count kind side by side (columns,
-        never added together), receipts, control rules and history."""
+        never added together), receipts, photos of the paper protocols, control rules, the
+        history of every version (``extras``) and its intake attempts."""
         e = self.election
         st = e.stations[si]
         contests: list[dict[str, Any]] = []
         rule_rows: dict[str, dict[str, Any]] = {}
         rule_columns: list[str] = []
-        history: list[dict[str, Any]] = []
         for c in e.contests:
             if si not in c.station_set:
                 continue
@@ -439,6 +487,7 @@ class Site:
                         "percent_base": row["percent_base"]["figure"],
                         "percent_base_value": row["percent_base"]["value"],
                         "rules_failed": sum(1 for r in row["rules"] if not r["holds"]),
+                        "image": None if extras is None else extras.image(row["ledger_index"]),
                     }
                 )
                 col = f"{c.id}/{kind}"
@@ -449,7 +498,6 @@ class Site:
                         {"rule": r["rule"], "expr": r["expr"], "severity": r["severity"], "checks": {}},
                     )
                     entry["checks"][col] = None if r["holds"] else {"left": r["left"], "right": r["right"]}
-                history.append({"ledger_index": row["ledger_index"], "contest": c.id, "count_kind": kind})
             reported = [r for r in rows if r is not None]
             order = sorted(
                 range(len(c.choice_ids)),
@@ -480,7 +528,6 @@ class Site:
                     ],
                 }
             )
-        history.sort(key=lambda h: h["ledger_index"])
         return {
             "page": "station",
             "station": st.id,
@@ -491,7 +538,8 @@ class Site:
             "contests": contests,
             "rule_columns": rule_columns,
             "rules": list(rule_rows.values()),
-            "history": history,
+            "history": station_history(e, si, results, None if extras is None else extras.facts),
+            "intake": None if extras is None else extras.intake(st.id),
         }
 
     def jobs(
@@ -506,12 +554,16 @@ class Site:
         row_digests: Mapping[tuple[str, str, str], str] | None = None,
         seat_digests: Mapping[tuple[str, str], str] | None = None,
         known: Mapping[str, str] | None = None,
+        extras: StationExtras | None = None,
+        extras_digests: Mapping[str, str] | None = None,
     ) -> Iterator[Job]:
         """Every page of the snapshot. Digests of what pages are made from — a digest per
         station record (``station_digests``), per area row (``row_digests``) and per seat
         projection (``seat_digests``) — let an unchanged station or area page be recognised
         without building its data; ``known`` gives the digests of station pages whose inputs
-        are known to be unchanged (then not even their inputs are assembled)."""
+        are known to be unchanged (then not even their inputs are assembled).
+        ``extras_digests`` (station id -> digest) covers what ``extras`` adds to a station
+        page: history, photos, intake figures."""
         e = self.election
         national = self.national_data(results, seats)
         national["snapshot"] = snapshot
@@ -549,6 +601,8 @@ class Site:
                     if si in c.station_set:
                         for k in results.kinds[c.id]:
                             parts.append(f"{c.id}/{k}={station_digests.get((c.id, st.id, k), '-')}")
+                if extras_digests is not None:
+                    parts.append(f"x={extras_digests.get(st.id, '-')}")
                 inputs = "|".join(parts)
             yield Job(
                 key,
@@ -557,9 +611,11 @@ class Site:
                 f"api/v1/results/station/{st.id}.json",
                 None,
                 inputs=inputs,
-                make=functools.partial(self.station_data, si, results),
+                make=functools.partial(self.station_data, si, results, extras),
                 known=same,
             )
+        for cid in sorted(results.reconciliation):
+            yield from self.reconcile_jobs(results.reconciliation[cid])
         yield Job(
             "page:changes",
             "changes.html",
@@ -628,7 +684,115 @@ class Site:
             for si in self.direct_stations.get(area, []):
                 sid = e.stations[si].id
                 parts.extend(station_digests.get((main.id, sid, k), "-") for k in kinds)
+        links = self._reconciliation_links(a.id, contests, results)
+        parts.append("recon:" + ",".join(f"{x['contest']}/{x['region']}" for x in links))
+        for c in contests:
+            if c.contest.area == a.id:
+                for k in results.kinds[c.id]:
+                    sens = results.sensitivity.get((c.id, k))
+                    parts.append("-" if sens is None else hashlib.sha256(_enc.encode(sens)).hexdigest())
         return "|".join(parts)
+
+    # -- reconciliation pages ------------------------------------------------------------------
+
+    def reconcile_jobs(self, doc: dict[str, Any]) -> Iterator[Job]:
+        """The pages of one contest's machine-vs-hand reconciliation: the main page (stations
+        by largest difference, with the histogram, the map and the region totals) and one page
+        per other ordering of the station list (sorting without JavaScript)."""
+        cid = doc["contest"]
+        for order in ORDERS:
+            yield Job(
+                f"page:reconcile:{cid}:{order}",
+                "reconcile.html",
+                f"reconcile/{cid}/{order}.html",
+                f"api/v1/reconcile/{cid}/{order}.json",
+                self.reconcile_data(doc, order),
+            )
+
+    def reconcile_data(self, doc: dict[str, Any], order: str) -> dict[str, Any]:
+        """Page data of one ordering: the document's counts and station list (sorted), and on
+        the main page the histogram, the map and the region totals."""
+        stations = list(doc["stations"])
+        if order == "overstatement":
+            stations.sort(key=lambda s: (_over(s), -s["largest_difference"], s["station"]))
+        elif order == "station":
+            stations.sort(key=lambda s: s["station"])
+        regions = [r["area"] for r in doc["regions"]]
+        if order == "region":
+            place = {a: i for i, a in enumerate(regions)}
+            stations.sort(
+                key=lambda s: (place.get(s["region"], len(place)), -s["largest_difference"], s["station"])
+            )
+            # Every region gets its anchor (the map links to it), with or without differences.
+            groups = [{"area": a, "stations": [s for s in stations if s["region"] == a]} for a in regions]
+        else:
+            groups = [{"area": None, "stations": stations}]
+        data: dict[str, Any] = {
+            "page": "reconcile",
+            "contest": doc["contest"],
+            "order": order,
+            "orders": list(ORDERS),
+            **{k: doc[k] for k in _RECONCILE_COUNTS},
+            "recount_rule": doc["recount_rule"],
+            "threshold_percent": doc["threshold_percent"],
+            "assertions": {a["name"]: a for a in doc["assertions"]},
+            "groups": groups,
+            "histogram": None,
+            "regions": None,
+            "map": None,
+        }
+        if order == ORDERS[0]:
+            hist = doc["histogram"]
+            bars = svg.histogram_bars([b["count"] for b in hist["bins"]])
+            data["histogram"] = {
+                **hist,
+                "width": 480,
+                "height": 160,
+                "view_height": 180,
+                "label_y": 174,
+                "bars": [
+                    {
+                        "x": bar.x,
+                        "y": bar.y,
+                        "w": bar.width,
+                        "h": bar.height,
+                        "cx": round(bar.x + bar.width / 2, 1),
+                        "last": b["high"] - 1,
+                        **b,
+                    }
+                    for bar, b in zip(bars, hist["bins"], strict=True)
+                ],
+            }
+            data["regions"] = doc["regions"]
+            data["map"] = self._reconcile_map(doc["regions"])
+        return data
+
+    def _reconcile_map(self, regions: list[dict[str, Any]]) -> dict[str, Any] | None:
+        shape = self.map_shape
+        if shape is None:
+            return None
+        e = self.election
+        out = []
+        for r in regions:
+            d = shape.paths.get(e.areas[e.area_index[r["area"]]].code or "")
+            if d is None:
+                continue
+            out.append(
+                {
+                    "area": r["area"],
+                    "d": d,
+                    "fill": svg.difference_colour(r["differing_percent"]),
+                    "stations_compared": r["stations_compared"],
+                    "stations_differing": r["stations_differing"],
+                    "differing_percent": r["differing_percent"],
+                }
+            )
+        return {
+            "width": shape.width,
+            "height": shape.height,
+            "regions": out,
+            "attribution": shape.attribution,
+        }
 
     def prepare(self) -> None:
         """Build what every page needs once (before forking workers that render pages)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from tallyroom.definition.compiled import CompiledContest, CompiledElection, name_in
 from tallyroom.definition.model import Figure
+from tallyroom.publish.audit_view import AuditView
 from tallyroom.tally.report import BASE_WORDS, percent, tally_row
 from tallyroom.tally.running import Tally, Totals
 
@@ -55,6 +56,10 @@ class Results:
     kinds: dict[str, list[str]]
     rows: dict[RowKey, Row] = field(default_factory=dict)
     stations: dict[StationKey, Row] = field(default_factory=dict)
+    #: contest id -> machine-vs-hand reconciliation (:mod:`.audit_view`, docs/bulletin.md §14).
+    reconciliation: dict[str, Row] = field(default_factory=dict)
+    #: (contest id, count kind) -> outcome sensitivity of a party-list count.
+    sensitivity: dict[tuple[str, str], Row] = field(default_factory=dict)
 
 
 def published_kinds(election: CompiledElection, present: Iterable[str]) -> dict[str, list[str]]:
@@ -262,14 +267,20 @@ def present(
     hook: DisplayHook | None = None,
     cache: dict[bytes, Row] | None = None,
     row_cache: RowCache | None = None,
+    audit: AuditView | None = None,
 ) -> Results:
-    """The display step: rows from the running tally, station records from the ledger.
+    """The display step: rows from the running tally, station records from the ledger, and
+    the reconciliation and sensitivity made from them.
 
     The caches (never used together with a ``hook``, which may change what it is given)
-    keep the records and rows of a long-running publisher between snapshots."""
+    keep the records, rows and audit documents of a long-running publisher between
+    snapshots."""
     kinds = published_kinds(election, present_kinds)
     stations = station_protocols(election, protocols, cache)
     results = Results(kinds, area_rows(election, running, kinds, row_cache), stations)
+    view = audit if audit is not None else AuditView()
+    results.reconciliation = view.reconciliation(election, kinds, stations, results.rows)
+    results.sensitivity = view.sensitivity(election, kinds, results.rows)
     if hook is not None:
         hook(results)
     return results

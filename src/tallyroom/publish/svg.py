@@ -225,3 +225,41 @@ def text_colour(background: str) -> str:
 
     lum = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
     return "#000000" if lum > 0.179 else "#ffffff"
+
+
+def difference_colour(pct: str | None) -> str:
+    """A sequential orange for the share of compared stations whose counts differ (white: none;
+    grey: no station compared yet)."""
+    if pct is None:
+        return "#eeeeee"
+    value = min(100.0, max(0.0, float(pct)))  # colour only, never a published number
+    if value == 0:
+        return "#ffffff"
+    steps = ["#fee6ce", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"]
+    # Differences cluster in a few per cent of the stations: the scale saturates at 12%.
+    return steps[min(len(steps) - 1, int(value / 12 * len(steps)))]
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+def histogram_bars(
+    counts: Sequence[int], width: float = 480.0, height: float = 160.0, gap: float = 2.0
+) -> list[Bar]:
+    """Bar geometry for bin counts (linear scale from 0 to the largest count). A bin with any
+    station gets at least 2 units of height, so that no occupied bin looks empty; the numbers
+    themselves are in the table beside the chart."""
+    if not counts:
+        return []
+    top = max(max(counts), 1)
+    step = width / len(counts)
+    out = []
+    for i, n in enumerate(counts):
+        h = 0.0 if n == 0 else max(2.0, height * n / top)
+        out.append(Bar(round(i * step + gap / 2, 1), round(height - h, 1), round(step - gap, 1), round(h, 1)))
+    return out

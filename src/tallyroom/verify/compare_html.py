@@ -59,7 +59,16 @@ _RECEIPT = re.compile(r'<dl class="receipt" data-kind="([^"]+)">(.*?)</dl>', re.
 _CODE = re.compile(r"<code>([^<]*)</code>")
 _RULES = re.compile(r'<table class="rules">.*?<tbody>(.*?)</tbody>', re.S)
 _RULE_ROW = re.compile(r'<tr><th scope="row"><code>(.*?)</code></th>(.*?)</tr>', re.S)
-_HISTORY = re.compile(r'<ol class="history">(.*?)</ol>', re.S)
+_HISTORY_TABLE = re.compile(
+    r'<table class="history" data-contest="([^"]+)" data-kind="([^"]+)">(.*?)</table>', re.S
+)
+_HISTORY_ROW = re.compile(
+    r'<tr data-index="([^"]*)" data-status="([^"]*)">.*?<td><code>([^<]*)</code></td></tr>', re.S
+)
+_FIGURE = re.compile(r'<figure class="protocol-image" data-kind="([^"]+)">(.*?)</figure>', re.S)
+_IMAGE_HREF = re.compile(r'href="(?:\.\./)*(images/[^"]+)"')
+_INTAKE = re.compile(r'<p class="intake">(.*?)</p>', re.S)
+_INTAKE_REASON = re.compile(r'<li data-reason="([^"]*)">(.*?)</li>', re.S)
 _H1_P = re.compile(r"</h1>\s*<p>(.*?)</p>", re.S)
 
 
@@ -650,18 +659,46 @@ def _parse_station(text: str, sym: Symbols) -> tuple[Any, int]:
             )
         )
     rules, _ = _between(text, '<table class="rules">', "</tbody>")
-    hist, _ = _between(text, '<ol class="history">', "</ol>")
     return (
         sym.tokens(intro) if intro is not None else None,
         protocols,
         [(e, _RULE_CELL.findall(cells)) for e, cells in _RULE_ROW.findall(rules)]
         if rules is not None
         else None,
-        sorted(int(x) for x in _HIST_ITEM.findall(hist)) if hist is not None else None,
+        _parse_history(text),
+        _parse_images(text),
+        _parse_intake(text, sym),
     ), 0
 
 
-_HIST_ITEM = re.compile(r"<li>[^<]*?(\d+)[^<\d]*:")
+def _parse_history(text: str) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
+    """Each history table: (contest, count kind, [(ledger index, status, leaf hash)])."""
+    return [(c, k, _HISTORY_ROW.findall(body)) for c, k, body in _HISTORY_TABLE.findall(text)]
+
+
+def _parse_images(text: str) -> list[tuple[str, str, str | None, str | None]]:
+    """Each protocol photo: (contest, count kind, declared SHA-256, the linked file)."""
+    out = []
+    starts = [(m.start(), m.group(1)) for m in _PROTOCOL.finditer(text)]
+    for i, (pos, cid) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        for kind, body in _FIGURE.findall(text, pos, end):
+            codes = _CODE.findall(body)
+            href = _IMAGE_HREF.search(body)
+            out.append((cid, kind, codes[-1] if codes else None, href.group(1) if href else None))
+    return out
+
+
+def _parse_intake(text: str, sym: Symbols) -> tuple[list[str], dict[str, str]] | None:
+    """The intake figures: the four counts, and each reason's count."""
+    m = _INTAKE.search(text)
+    if m is None:
+        return None
+    reasons = {}
+    for reason, item in _INTAKE_REASON.findall(text, m.end()):
+        tokens = sym.tokens(_text(item).rpartition(":")[2])
+        reasons[html.unescape(reason)] = tokens[-1] if tokens else ""
+    return sym.tokens(_text(m.group(1))), reasons
 
 
 def _expect_station(ex: Expected, station_id: str, sym: Symbols) -> tuple[Any, int]:
@@ -672,7 +709,7 @@ def _expect_station(ex: Expected, station_id: str, sym: Symbols) -> tuple[Any, i
     protocols: list[Any] = []
     columns: list[str] = []
     rules: dict[str, tuple[str, dict[str, str]]] = {}
-    history = []
+    images: list[tuple[str, str, str | None, str | None]] = []
     for contest in e.contests:
         if si not in contest.station_set:
             continue
@@ -705,7 +742,9 @@ def _expect_station(ex: Expected, station_id: str, sym: Symbols) -> tuple[Any, i
             if r is None:
                 continue
             receipts[k] = ([str(r["ledger_index"])], [r["leaf_hash"], r["body_sha256"]])
-            history.append(r["ledger_index"])
+            declared = ex.walk.images.get(r["ledger_index"])
+            if declared is not None:
+                images.append((contest.id, k, declared, ex.images.get(declared)))
             col = f"{contest.id}/{k}"
             columns.append(col)
             for rc in ex.station_rules((contest.id, station_id, k)):
@@ -721,13 +760,38 @@ def _expect_station(ex: Expected, station_id: str, sym: Symbols) -> tuple[Any, i
         n += len(lines) * len(kinds) + len(caption) + 2 * len(votes) * len(kinds) + 3 * len(receipts)
         protocols.append((contest.id, lines, caption, votes, receipts))
     rule_rows = [(expr, [checks.get(col, "") for col in columns]) for expr, checks in rules.values()]
-    n += sum(len(r[1]) for r in rule_rows) + len(history)
+    history = [
+        (
+            g["contest"],
+            g["count_kind"],
+            [(str(h["ledger_index"]), h["status"], h["leaf_hash"]) for h in g["entries"]],
+        )
+        for g in ex.history(station_id)
+    ]
+    intake = _expect_intake(ex, station_id, sym)
+    n += sum(len(r[1]) for r in rule_rows) + sum(3 * len(g[2]) for g in history) + len(images)
+    n += 0 if intake is None else 4 + len(intake[1])
     return (
         [sym.integer(e.stations[si].registered)],
         protocols,
         rule_rows if rule_rows else None,
-        sorted(history) if history else None,
+        history,
+        images,
+        intake,
     ), n
+
+
+def _expect_intake(ex: Expected, station_id: str, sym: Symbols) -> tuple[list[str], dict[str, str]] | None:
+    counts = (ex.journal or {}).get(station_id)
+    if not isinstance(counts, dict):
+        return None
+    reasons = counts.get("reasons")
+    if not isinstance(reasons, dict):
+        reasons = {}
+    return (
+        [sym.integer(counts.get(o)) for o in ("accepted", "duplicate", "conflict", "rejected")],
+        {r: sym.integer(v) for r, v in reasons.items()},
+    )
 
 
 _EXPECT_CACHE: dict[tuple[int, str, str, str], tuple[Any, int]] = {}
@@ -743,6 +807,8 @@ def check_station_html(file: str, text: str, lang: str, station_id: str, ex: Exp
             _EXPECT_CACHE.clear()
         cached = _EXPECT_CACHE[ck] = _expect_station(ex, station_id, sym)
     want, n = cached
+    if ex.journal is None:  # nothing to compare the intake figures with
+        got = (*got[:-1], want[-1])
     if got == want:
         out.numbers += n
         return
@@ -790,15 +856,80 @@ def _check_station_html(file: str, text: str, lang: str, station_id: str, ex: Ex
             p.missing("protocols", f"contest {c.id}")
     if rules_rows:
         _rules_table(p, text, columns, rules_rows)
-    hist = _HISTORY.search(text)
-    want_hist = sorted(ex.in_force[k].index for k in ex.by_station.get(station_id, []))
-    if hist is not None:
-        got = sorted(int(x) for x in re.findall(r"<li>[^<]*?(\d+)[^<\d]*:", hist.group(1)))
-        out.numbers += len(want_hist)
-        if got != want_hist:
-            out.add("html", file, "history", got, want_hist, "the ledger entries in force for this station")
-    elif want_hist:
-        p.missing("history", "the ledger history")
+    _history_html(p, text, station_id)
+    _images_html(p, text, station_id)
+    if ex.journal is not None:
+        want_intake = _expect_intake(ex, station_id, p.sym)
+        got_intake = _parse_intake(text, p.sym)
+        p.out.numbers += 1
+        if got_intake != want_intake:
+            out.add(
+                "html",
+                file,
+                "intake",
+                got_intake,
+                want_intake,
+                "bulletin/journal.json's counts for this station (accepted, sent again, conflicting, "
+                "rejected; rejections by reason)",
+            )
+
+
+def _history_html(p: _Page, text: str, station_id: str) -> None:
+    """§13 hooks ``table.history[data-contest][data-kind] tr[data-index][data-status]`` with
+    the leaf hash: every entry acting on the station, its status, in ledger order."""
+    shown = {(c, k): rows for c, k, rows in _parse_history(text)}
+    for g in p.ex.history(station_id):
+        key = (g["contest"], g["count_kind"])
+        label = f"history[{key[0]} / {key[1]}]"
+        want = [(str(h["ledger_index"]), h["status"], h["leaf_hash"]) for h in g["entries"]]
+        rows = shown.pop(key, None)
+        if rows is None:
+            p.missing(label, "the history table")
+            continue
+        p.out.numbers += 3 * len(want)
+        if rows != want:
+            p.out.add(
+                "html",
+                p.file,
+                label,
+                [" ".join(r) for r in rows],
+                [" ".join(r) for r in want],
+                "ledger index, status and leaf hash of every entry acting on it, in ledger order (§12)",
+            )
+    for c, k in shown:
+        p.out.fail("html", p.file, f"history[{c} / {k}]", "no ledger entry acts on this protocol")
+
+
+def _images_html(p: _Page, text: str, station_id: str) -> None:
+    """Each photo shown under a receipt: the declared SHA-256 and the file it links."""
+    ex = p.ex
+    shown = {(c, k): (sha, path) for c, k, sha, path in _parse_images(text)}
+    for c in ex.election.contests:
+        for k in ex.kinds.get(c.id, []):
+            row = ex.stations.get((c.id, station_id, k))
+            if row is None:
+                continue
+            declared = ex.walk.images.get(row["ledger_index"])
+            got = shown.pop((c.id, k), None)
+            label = f"protocol[{c.id}] › photo {k}"
+            if declared is None:
+                if got is not None:
+                    p.out.fail("html", p.file, label, f"ledger entry {row['ledger_index']} declares no photo")
+                continue
+            want = (declared, ex.images.get(declared))
+            p.out.numbers += 1
+            if got != want:
+                p.out.add(
+                    "html",
+                    p.file,
+                    label,
+                    list(got) if got else None,
+                    list(want),
+                    f"the image_sha256 of ledger entry {row['ledger_index']} and the published file "
+                    "images/<sha256>.<ext> (null: not uploaded)",
+                )
+    for cid, k in shown:
+        p.out.fail("html", p.file, f"protocol[{cid}] › photo {k}", "no protocol in force of this count")
 
 
 def _station_protocol(

@@ -653,7 +653,6 @@ def check_station_page(file: str, doc: Any, station_id: str, ex: Expected, out: 
     if doc.get("key") != st.key:
         out.add(check, file, "key", doc.get("key"), st.key, "the definition")
     contests = {_get(c, "contest"): c for c in doc.get("contests") or []}
-    history = []
     rules_want: dict[str, dict[str, Any]] = {}
     columns_want: list[str] = []
     for contest in e.contests:
@@ -719,7 +718,7 @@ def check_station_page(file: str, doc: Any, station_id: str, ex: Expected, out: 
                         )
                     )
                     out.add(check, file, f"{label}.{f}", _val(_get(col, f)), v, why)
-            history.append(row["ledger_index"])
+            _check_image(out, file, f"{label}.image", ex, row["ledger_index"], _get(col, "image"))
             colname = f"{contest.id}/{k}"
             columns_want.append(colname)
             for r in rules:
@@ -791,10 +790,151 @@ def check_station_page(file: str, doc: Any, station_id: str, ex: Expected, out: 
                     v,
                     f"{want_rule['expr']} evaluated on the protocol ({'holds' if v is None else 'fails'})",
                 )
-    shown = sorted(
-        h["ledger_index"]
-        for h in doc.get("history") or []
-        if isinstance(h, dict) and isinstance(h.get("ledger_index"), int)
-    )
-    if shown != sorted(history):
-        out.add(check, file, "history", shown, sorted(history), "the ledger entries in force")
+    check_history(out, file, doc.get("history"), ex.history(station_id))
+    if ex.journal is not None:
+        want_intake = ex.journal.get(station_id)
+        out.numbers += 1
+        if doc.get("intake") != want_intake:
+            out.add(
+                check,
+                file,
+                "intake",
+                doc.get("intake"),
+                want_intake,
+                f"bulletin/journal.json's counts for station {station_id} (the page must show the "
+                "published journal; the journal itself is not recomputable from the ledger)",
+            )
+
+
+#: §12 history items: the fields compared, each recomputed from the ledger entry it names.
+HISTORY_FIELDS = (
+    "ledger_index",
+    "leaf_hash",
+    "entry",
+    "action",
+    "status",
+    "ended_by",
+    "target",
+    "source",
+    "key_id",
+    "body_sha256",
+    "reason",
+    "proposed_by",
+    "approved_by",
+)
+
+
+def check_history(out: Tally, file: str, got: Any, want: list[dict[str, Any]]) -> None:
+    """A station page's ``history`` (§12): every group and every entry, field by field."""
+    check = "page-json"
+    n = sum(len(g["entries"]) for g in want)
+    out.numbers += n * len(HISTORY_FIELDS) + len(want)
+    if got == want:
+        return
+    if not isinstance(got, list):
+        out.fail(check, file, "history", "missing")
+        return
+    shown = {(_get(g, "contest"), _get(g, "count_kind")): g for g in got}
+    for g in want:
+        key = (g["contest"], g["count_kind"])
+        label = f"history[{key[0]} / {key[1]}]"
+        gg = shown.pop(key, None)
+        if gg is None:
+            out.fail(
+                check,
+                file,
+                label,
+                f"missing: the ledger holds {len(g['entries'])} entries for it "
+                f"(first: entry {g['entries'][0]['ledger_index']})",
+            )
+            continue
+        if _get(gg, "in_force") != g["in_force"]:
+            out.add(
+                check,
+                file,
+                f"{label}.in_force",
+                _val(_get(gg, "in_force")),
+                g["in_force"],
+                "the ledger entry in force at the end of the published prefix (null: annulled)",
+            )
+        events = _get(gg, "entries")
+        events = events if isinstance(events, list) else []
+        by_index = {_get(e, "ledger_index"): e for e in events}
+        for e in g["entries"]:
+            idx = e["ledger_index"]
+            ge = by_index.pop(idx, None)
+            if ge is None:
+                out.fail(
+                    check,
+                    file,
+                    f"{label}.entries",
+                    f"ledger entry {idx} ({e['entry']}, {e['action']}) is missing",
+                )
+                continue
+            for f in HISTORY_FIELDS:
+                if _get(ge, f) != e[f]:
+                    out.add(
+                        check,
+                        file,
+                        f"{label}.entries[{idx}].{f}",
+                        _val(_get(ge, f)),
+                        e[f],
+                        f"ledger entry {idx} and the decisions after it (§12)",
+                    )
+        for idx in by_index:
+            out.fail(
+                check, file, f"{label}.entries", f"entry {idx!r} does not act on this station's protocol"
+            )
+        if [_get(x, "ledger_index") for x in events] != sorted(
+            i for i in (_get(x, "ledger_index") for x in events) if isinstance(i, int)
+        ):
+            out.fail(check, file, f"{label}.entries", "not in ledger order")
+    for key in shown:
+        out.fail(
+            check,
+            file,
+            f"history[{key[0]} / {key[1]}]",
+            "no ledger entry acts on this station's protocol of that contest and count kind",
+        )
+    order = [(_get(g, "contest"), _get(g, "count_kind")) for g in got]
+    want_order = [(g["contest"], g["count_kind"]) for g in want]
+    if order != want_order and sorted(map(str, order)) == sorted(map(str, want_order)):
+        out.fail(check, file, "history", "not in §12's order (contests as defined; machine, hand, recount)")
+
+
+def _check_image(out: Tally, file: str, label: str, ex: Expected, index: int, got: Any) -> None:
+    """The photo a protocol in force declares (§12): the declared hash is the body's
+    ``image_sha256``; a link points at ``images/<sha256>.<ext>`` in the snapshot."""
+    check = "page-json"
+    declared = ex.walk.images.get(index)
+    out.numbers += 1
+    if declared is None:
+        if got not in (None, _MISSING):
+            out.fail(check, file, label, f"a photo is shown, but ledger entry {index} declares none")
+        return
+    if not isinstance(got, dict) or got.get("sha256") != declared:
+        out.add(
+            check,
+            file,
+            f"{label}.sha256",
+            got.get("sha256") if isinstance(got, dict) else _val(got),
+            declared,
+            f"the image_sha256 of the protocol body in ledger entry {index}",
+        )
+        return
+    published = ex.images.get(declared)
+    path = got.get("path")
+    if path is None:
+        if published is not None:
+            out.fail(
+                check, file, f"{label}.path", f"says the photo was not uploaded, but {published} is published"
+            )
+    elif path != published:
+        out.add(
+            check,
+            file,
+            f"{label}.path",
+            path,
+            published,
+            "the snapshot's file images/<sha256>.<ext> whose manifest SHA-256 is the declared one",
+        )

@@ -139,23 +139,117 @@ def check_current(doc: Any, number: int, manifest: Manifest, out: Tally) -> None
 
 
 def check_station_keys(file: str, doc: Any, ex: Expected, out: Tally, notes: list[str]) -> None:
-    """``bulletin/stations.json``: each station's key as provisioned in the definition (§2)."""
+    """``bulletin/stations.json`` (§2): each station's key as provisioned in the definition,
+    and its key changes exactly as the ledger's ``key_change`` entries record them."""
     stations = doc.get("stations") if isinstance(doc, dict) else None
     if not isinstance(stations, dict):
         out.fail("station-keys", file, "stations", "missing")
         return
-    changes = 0
     for st in ex.election.stations:
         got = stations.get(st.id)
         if not isinstance(got, dict):
             out.fail("station-keys", file, f"stations.{st.id}", "missing")
             continue
+        out.numbers += 1
         if got.get("key") != st.key:
             out.add("station-keys", file, f"stations.{st.id}.key", got.get("key"), st.key, "the definition")
-        changes += len(got.get("key_changes") or [])
-    registered = sum(1 for k in ex.walk.keys.values() if k.registered_at > 0)
-    if registered and not changes:
-        notes.append(
-            f"{file} lists no key_changes while the ledger registers {registered:,} device keys in "
-            "key_change entries; the verifier takes key history from the ledger"
+        want = ex.walk.key_changes.get(st.id, [])
+        shown = got.get("key_changes")
+        out.numbers += len(want)
+        if shown == want:
+            continue
+        if not isinstance(shown, list):
+            out.fail("station-keys", file, f"stations.{st.id}.key_changes", "missing")
+            continue
+        listed = {(_field(c, "ledger_index"), _field(c, "key_id"), _field(c, "change")) for c in shown}
+        ledger = {(c["ledger_index"], c["key_id"], c["change"]) for c in want}
+        for idx, kid, change in sorted(ledger - listed, key=str):
+            out.fail(
+                "station-keys",
+                file,
+                f"stations.{st.id}.key_changes",
+                f"key {kid} {change} at ledger entry {idx} (a key_change entry) is not listed",
+            )
+        for idx, kid, change in sorted(listed - ledger, key=str):
+            out.fail(
+                "station-keys",
+                file,
+                f"stations.{st.id}.key_changes",
+                f"lists key {kid} as {change} at ledger entry {idx}, which no key_change entry says",
+            )
+        if listed == ledger:
+            out.add(
+                "station-keys",
+                file,
+                f"stations.{st.id}.key_changes",
+                shown,
+                want,
+                "the key_change entries of the ledger, in ledger order (§2)",
+            )
+    for sid in stations:
+        if sid not in ex.election.station_index:
+            out.fail("station-keys", file, f"stations.{sid}", "not a station of the definition")
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, dict) else None
+
+
+JOURNAL_OUTCOMES = ("accepted", "duplicate", "conflict", "rejected")
+
+
+def check_journal(file: str, doc: Any, ex: Expected, out: Tally) -> dict[str, Any] | None:
+    """``bulletin/journal.json`` (§2). The journal is not part of the ledger, so its counts
+    cannot be recomputed; what can be checked is that it is whole: known stations, whole
+    numbers, reasons adding up to the rejected and conflicting attempts, totals adding up.
+    Returns the per-station counts (station pages must show the same)."""
+    check = "journal"
+    if not isinstance(doc, dict) or doc.get("format") != "tallyroom-journal/1":
+        out.fail(check, file, "format", "not a tallyroom-journal/1 document")
+        return None
+    stations = doc.get("stations")
+    if not isinstance(stations, dict):
+        out.fail(check, file, "stations", "missing")
+        return None
+    totals = {o: 0 for o in JOURNAL_OUTCOMES}
+    reasons: dict[str, int] = {}
+    lines = 0
+    for name, counts in [*stations.items(), ("unattributed", doc.get("unattributed"))]:
+        label = "unattributed" if name == "unattributed" else f"stations.{name}"
+        if name != "unattributed" and name not in ex.election.station_index:
+            out.fail(check, file, label, "not a station of the definition")
+        if not _counts_ok(counts):
+            out.fail(check, file, label, "not counts of whole numbers (accepted, …, reasons)")
+            continue
+        out.numbers += 4 + len(counts["reasons"])
+        for o in JOURNAL_OUTCOMES:
+            totals[o] += counts[o]
+            lines += counts[o]
+        for r, n in counts["reasons"].items():
+            reasons[r] = reasons.get(r, 0) + n
+        given = sum(counts["reasons"].values())
+        if given != counts["rejected"] + counts["conflict"]:
+            out.add(
+                check,
+                file,
+                f"{label}.reasons",
+                given,
+                counts["rejected"] + counts["conflict"],
+                "every rejected or conflicting attempt is counted under its reason",
+            )
+    want_totals = {**totals, "reasons": dict(sorted(reasons.items()))}
+    out.numbers += 2
+    if doc.get("totals") != want_totals:
+        out.add(
+            check, file, "totals", doc.get("totals"), want_totals, "the sum over stations and unattributed"
         )
+    if doc.get("lines") != lines:
+        out.add(check, file, "lines", doc.get("lines"), lines, "the sum of every count")
+    return stations
+
+
+def _counts_ok(counts: Any) -> bool:
+    if not isinstance(counts, dict) or not isinstance(counts.get("reasons"), dict):
+        return False
+    values = [counts.get(o) for o in JOURNAL_OUTCOMES] + list(counts["reasons"].values())
+    return all(type(v) is int and v >= 0 for v in values)

@@ -16,13 +16,15 @@ from typing import Any
 from tallyroom.definition.compiled import CompiledContest, CompiledElection, name_in
 from tallyroom.definition.model import ContestKind, Figure
 from tallyroom.tally.running import Tally, Totals
-from tallyroom.verify.ledger import InForce, Walk
+from tallyroom.verify.ledger import InForce, Walk, protocol_event
 from tallyroom.verify.numbers import figure_words, percent
 
 RowKey = tuple[str, str, str]  # (contest, area, count kind)
 StationKey = tuple[str, str, str]  # (contest, station, count kind)
 Row = dict[str, Any]
 FIGURES = ("registered", "took_part", "ballots_cast", "valid", "invalid")
+#: §12: the order of count kinds in a station's history.
+HISTORY_KINDS = ("machine", "hand", "recount")
 OTHER_BASES = ("took_part", "valid", "ballots_cast", "registered")
 
 
@@ -137,6 +139,15 @@ class Expected:
     groups: dict[str, list[StationKey]] = field(default_factory=dict)
     levels: dict[str, list[RowKey]] = field(default_factory=dict)
     in_force: dict[StationKey, InForce] = field(default_factory=dict)
+    #: §14: machine-vs-hand reconciliation by contest; sensitivity by (contest, count kind).
+    reconciliation: dict[str, Row] = field(default_factory=dict)
+    sensitivity: dict[tuple[str, str], Row] = field(default_factory=dict)
+    #: ``bulletin/journal.json``'s counts per station, once read (None: not published or not
+    #: readable); station pages must show the same (docs/bulletin.md §12).
+    journal: dict[str, Any] | None = None
+    #: Photos published in the snapshot: SHA-256 -> ``images/<sha256>.<ext>``, for each such
+    #: file whose manifest SHA-256 is the one in its name.
+    images: dict[str, str] = field(default_factory=dict)
     _rules: dict[StationKey, list[dict[str, Any]]] = field(default_factory=dict)
 
     _direct: dict[int, list[int]] | None = None
@@ -158,6 +169,32 @@ class Expected:
             p = self.in_force[key]
             got = self._rules[key] = rule_checks(self.election.contests[p.contest], p.counts)
         return got
+
+    def history(self, station_id: str) -> list[dict[str, Any]]:
+        """§12 ``history`` of a station page: per contest (definition order) and count kind
+        (machine, hand, recount), every entry acting on it in ledger order."""
+        e = self.election
+        si = e.station_index[station_id]
+        out = []
+        for c in e.contests:
+            if si not in c.station_set:
+                continue
+            for kind in HISTORY_KINDS:
+                events = self.walk.history.get((c.index, si, kind))
+                p = self.walk.active.get((c.index, si, kind))
+                if not events:
+                    if p is None:
+                        continue
+                    events = [protocol_event(p)]
+                out.append(
+                    {
+                        "contest": c.id,
+                        "count_kind": kind,
+                        "in_force": None if p is None else p.index,
+                        "entries": events,
+                    }
+                )
+        return out
 
     # -- explanations --------------------------------------------------------------------------
 
@@ -315,6 +352,10 @@ def compute(walk: Walk) -> Expected:
             proj = projection(ex, contest, kind)
             if proj is not None:
                 ex.seats[(contest.id, kind)] = proj
+    from tallyroom.verify import reconcile
+
+    ex.reconciliation = reconcile.reconciliation(ex)
+    ex.sensitivity = reconcile.sensitivity(ex)
     return ex
 
 

@@ -17,7 +17,10 @@ In ledger order:
   ledger, its manifest hash is compared with that snapshot's manifest when it is available;
 * ``audit`` — MACRO audit states, re-validated and re-drawn from their public seed.
 
-The outcome is the set of protocols in force, the key history and the snapshot records.
+The outcome is the set of protocols in force, the key history and the snapshot records, and
+for the station pages and ``bulletin/stations.json``: every entry acting on each (contest,
+station, count kind) with its status (docs/bulletin.md §12), the photo each protocol body
+declares, and every station's key changes (§2).
 """
 
 from __future__ import annotations
@@ -113,6 +116,15 @@ class Walk:
     keys: dict[str, DeviceKey] = field(default_factory=dict)
     snapshots: list[SnapshotRecord] = field(default_factory=list)
     audits: list[AuditEntry] = field(default_factory=list)
+    #: (contest, station, count kind) -> every protocol, correction and annulment acting on
+    #: it, in ledger order, with its status at the end of the prefix (§12 ``history``); kept
+    #: only for keys with a decision (the history of any other is its protocol in force:
+    #: :func:`protocol_event`).
+    history: dict[tuple[int, int, str], list[dict[str, Any]]] = field(default_factory=dict)
+    #: ledger index -> the ``image_sha256`` the protocol body of that entry declares.
+    images: dict[int, str] = field(default_factory=dict)
+    #: station id -> its key changes in ledger order (§2 ``key_changes``).
+    key_changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Protocol bodies checked (protocol entries and superseding corrections).
     protocols: int = 0
     signatures: int = 0
@@ -416,6 +428,7 @@ def _protocol(
             f"{prior.index}): only a two-person correction may replace it",
         )
         return
+    _image(w, idx, body)
     w.active[key] = InForce(
         idx,
         ci,
@@ -426,6 +439,8 @@ def _protocol(
         env,
         ledger.leaves[idx],
     )
+    if key in w.history:  # a protocol after an annulment: the key keeps its whole history
+        w.history[key].append(protocol_event(w.active[key]))
 
 
 class _Decision(msgspec.Struct):
@@ -435,6 +450,97 @@ class _Decision(msgspec.Struct):
     contest: str
     count_kind: str
     device: dict[str, Any] | None = None
+    reason: Any = None
+    proposed_by: Any = None
+    approved_by: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """What a decision line says about who decided what, and why."""
+
+    target: int
+    reason: str | None
+    proposed_by: str | None
+    approved_by: str | None
+
+
+def _event(
+    w: Walk,
+    key: tuple[int, int, str],
+    idx: int,
+    ledger: Ledger,
+    entry: str,
+    action: str,
+    *,
+    source: str | None,
+    key_id: str | None = None,
+    body_sha256: str | None = None,
+    decided: _Decided | None = None,
+) -> None:
+    """One item of a station's history (docs/bulletin.md §12), with the statuses it changes:
+    a new protocol in force counts and the one it replaces is superseded; an annulment ends
+    the one in force; a dismissed reading never counted."""
+    events = w.history.setdefault(key, [])
+    item: dict[str, Any] = {
+        "ledger_index": idx,
+        "leaf_hash": ledger.leaves[idx].hex(),
+        "entry": entry,
+        "action": action,
+        "status": "counts",
+        "ended_by": None,
+        "target": None if decided is None else decided.target,
+        "source": source,
+        "key_id": key_id,
+        "body_sha256": body_sha256,
+        "reason": None if decided is None else decided.reason,
+        "proposed_by": None if decided is None else decided.proposed_by,
+        "approved_by": None if decided is None else decided.approved_by,
+    }
+    current = w.active.get(key)
+    if not events and current is not None:
+        events.append(protocol_event(current))
+    counting = (
+        next((e for e in events if e["ledger_index"] == current.index), None) if current is not None else None
+    )
+    if action in ("submit", "supersede"):
+        if counting is not None:
+            counting["status"], counting["ended_by"] = "superseded", idx
+    elif action == "annul":
+        if counting is not None:
+            counting["status"], counting["ended_by"] = "annulled", idx
+        item["status"] = "decision"
+    else:
+        item["status"] = "dismissed"
+    events.append(item)
+
+
+def protocol_event(p: InForce) -> dict[str, Any]:
+    """The §12 history item of a protocol entry, from the protocol as it counts."""
+    env = p.envelope
+    kid = env.get("key_id")
+    via = env.get("via") == "import"
+    return {
+        "ledger_index": p.index,
+        "leaf_hash": p.leaf.hex(),
+        "entry": "protocol",
+        "action": "submit",
+        "status": "counts",
+        "ended_by": None,
+        "target": None,
+        "source": "import" if via else "device" if isinstance(kid, str) else None,
+        "key_id": kid if isinstance(kid, str) and not via else None,
+        "body_sha256": p.body_sha256,
+        "reason": None,
+        "proposed_by": None,
+        "approved_by": None,
+    }
+
+
+def _image(w: Walk, idx: int, body: ProtocolBody) -> None:
+    sha = body.image_sha256
+    if isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha):
+        w.images[idx] = sha
 
 
 _decision_line = msgspec.json.Decoder(_Decision)
@@ -479,15 +585,37 @@ def _decision(
             f"but {counts_now}",
         )
         return
+    decided = _Decided(
+        d.target,
+        d.reason if isinstance(d.reason, str) else None,
+        d.proposed_by if isinstance(d.proposed_by, str) else None,
+        d.approved_by if isinstance(d.approved_by, str) else None,
+    )
+    device_key = d.device.get("key_id") if isinstance(d.device, dict) else None
+    if not isinstance(device_key, str):
+        device_key = None
     if kind == "annulment":
         if d.action != "annul":
             out.fail("decision", where, f"entry {idx}", f"annulment with action {d.action!r}")
             return
+        _event(w, key, idx, ledger, "annulment", "annul", source="commission", decided=decided)
         del w.active[key]
         w.annulments += 1
         return
     w.corrections += 1
     if d.action == "dismiss":
+        _event(
+            w,
+            key,
+            idx,
+            ledger,
+            "correction",
+            "dismiss",
+            source="device" if device_key else "commission",
+            key_id=device_key,
+            body_sha256=hashlib.sha256(body_raw).hexdigest() if body_raw else None,
+            decided=decided,
+        )
         return
     if d.action != "supersede":
         out.fail("decision", where, f"entry {idx}", f"correction with unknown action {d.action!r}")
@@ -512,6 +640,19 @@ def _decision(
         _device(w, d.device, d.station, idx, body_raw, where, out, sigs, allow_revoked=True)
     else:
         w.by_commission += 1
+    _event(
+        w,
+        key,
+        idx,
+        ledger,
+        "correction",
+        "supersede",
+        source="device" if device_key else "commission",
+        key_id=device_key,
+        body_sha256=hashlib.sha256(body_raw).hexdigest() if body_raw else None,
+        decided=decided,
+    )
+    _image(w, idx, body)
     env = msgspec.json.decode(head)
     w.active[key] = InForce(
         idx, ci, si, d.count_kind, counts, hashlib.sha256(body_raw).hexdigest(), env, ledger.leaves[idx]
@@ -531,11 +672,22 @@ def _key_change(
         return
     if action not in ("register", "rotate", "revoke"):
         out.fail("key-change", where, f"entry {idx}", f"unknown key_change action {action!r}")
+    change = {
+        "ledger_index": idx,
+        "action": action,
+        "reason": doc.get("reason") if isinstance(doc.get("reason"), str) else None,
+        "by": doc.get("by") if isinstance(doc.get("by"), str) else None,
+    }
     for kid in revoked:
         k = w.keys.get(str(kid))
         if k is None:
             out.fail("key-change", where, f"entry {idx}", f"revokes key {kid}, which was never registered")
-        elif k.revoked_at is not None:
+            continue
+        # §2: a revocation is listed under the key's station even when repeated.
+        w.key_changes.setdefault(k.station, []).append(
+            {**change, "change": "revoked", "key_id": kid, "public_key": None}
+        )
+        if k.revoked_at is not None:
             out.fail(
                 "key-change",
                 where,
@@ -570,6 +722,9 @@ def _key_change(
         if station not in election.station_index:
             out.fail("key-change", where, f"entry {idx}", f"key {kid} for unknown station {station}")
             continue
+        w.key_changes.setdefault(station, []).append(
+            {**change, "change": "registered", "key_id": kid, "public_key": str(item["public_key"])}
+        )
         if kid in w.keys:
             out.fail("key-change", where, f"entry {idx}", f"key {kid} is registered twice")
             continue

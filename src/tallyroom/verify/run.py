@@ -25,11 +25,12 @@ from typing import Any
 
 import msgspec
 
-from tallyroom.verify import compare_html, compare_json, compare_misc, compare_tables
+from tallyroom.verify import compare_html, compare_json, compare_misc, compare_tables, reconcile
 from tallyroom.verify.audits import check_audits
 from tallyroom.verify.bulletin import (
     MANIFEST,
     CommissionKey,
+    FileInfo,
     Ledger,
     Manifest,
     ManifestError,
@@ -214,6 +215,11 @@ def _verify_snapshot(
     st_raw = listed(stations_rel)
     if st_raw is not None:
         compare_misc.check_station_keys(stations_rel, _json(st_raw, stations_rel, out), ex, out, report.notes)
+    journal_rel = "bulletin/journal.json"
+    journal_raw = listed(journal_rel)
+    if journal_raw is not None:
+        ex.journal = compare_misc.check_journal(journal_rel, _json(journal_raw, journal_rel, out), ex, out)
+    ex.images = _published_images(manifest)
     gc.freeze()  # what was built so far lives to the end: the collector need not scan it again
     todo = [LISTING, *sorted(rel for rel in manifest.files if rel not in done)]
     ctx = _Ctx(snap, manifest, ex, w)
@@ -230,6 +236,47 @@ def _verify_snapshot(
             pass
     lap("finish")
     return Verified(report, manifest.number, manifest, ledger, w, ex, key)
+
+
+_IMAGE = re.compile(r"^images/([0-9a-f]{64})\.(jpg|png|pdf)$")
+
+
+def _published_images(manifest: Manifest) -> dict[str, str]:
+    """Photos the manifest lists under the SHA-256 it vouches for (their bytes are checked
+    against the manifest with every other file)."""
+    out = {}
+    for rel, entry in manifest.files.items():
+        m = _IMAGE.match(rel)
+        info = FileInfo.of(entry)
+        if m is not None and info is not None and info.sha256 == m.group(1):
+            out[m.group(1)] = rel
+    return out
+
+
+def _check_image_file(ctx: _Ctx, rel: str, out: Tally) -> None:
+    """``images/<sha256>.<ext>``: named by the SHA-256 of its bytes, declared by a protocol in
+    force (docs/bulletin.md §2)."""
+    m = _IMAGE.match(rel)
+    if m is None:
+        out.fail("image", rel, "", "not a photo name images/<sha256>.<jpg|png|pdf>")
+        return
+    info = FileInfo.of(ctx.manifest.files[rel])
+    out.numbers += 1
+    if info is not None and info.sha256 != m.group(1):
+        out.add(
+            "image",
+            rel,
+            "SHA-256",
+            info.sha256,
+            m.group(1),
+            "a photo is published under the SHA-256 of its bytes: these are not the declared photo",
+        )
+    if ctx.declared is None:  # once per process: there may be thousands of photos
+        ctx.declared = {
+            ctx.walk.images[p.index] for p in ctx.walk.active.values() if p.index in ctx.walk.images
+        }
+    if m.group(1) not in ctx.declared:
+        out.fail("image", rel, "", "no protocol in force declares this photo (image_sha256)")
 
 
 def _json(raw: bytes, file: str, out: Tally) -> Any:
@@ -343,12 +390,16 @@ class _Ctx:
     manifest: Manifest
     ex: Expected
     walk: Walk
+    #: The photos (SHA-256) the protocols in force declare, once asked for.
+    declared: set[str] | None = None
 
 
 _CTX: _Ctx | None = None
 
 _LANG_PAGE = re.compile(r"^([a-z]{2,3})/(index\.html|area/(.+)\.html|station/(.+)\.html)$")
 _API_ROW = re.compile(r"^api/v1/results/([^/]+)/([^/]+)/([^/]+)\.json$")
+_RECON_API = re.compile(r"^api/v1/reconcile/([^/]+)/([^/]+)\.json$")
+_RECON_PAGE = re.compile(r"^([a-z]{2,3})/reconcile/([^/]+)/([^/]+)\.html$")
 
 
 #: The task that lists the snapshot folder for files the manifest does not vouch for.
@@ -392,6 +443,15 @@ def _check_one(ctx: _Ctx, rel: str, out: Tally) -> None:
     e = ex.election
     if rel == "data/results.json":
         compare_json.check_results(rel, _json(data, rel, out), ex, snapshot, out)
+    elif rel == "data/reconciliation.json":
+        reconcile.check_document(rel, _json(data, rel, out), ex, out)
+    elif rel == "data/reconciliation.csv":
+        reconcile.check_csv(rel, data, ex, out)
+    elif (m := _RECON_API.match(rel)) is not None:
+        reconcile.check_page_json(rel, _json(data, rel, out), m.group(1), m.group(2), ex, out)
+    elif (m := _RECON_PAGE.match(rel)) is not None:
+        text = data.decode("utf-8", "replace")
+        reconcile.check_page_html(rel, text, m.group(1), m.group(2), m.group(3), ex, out)
     elif rel.startswith("data/stations/") and rel.endswith(".json"):
         group = rel[len("data/stations/") : -len(".json")]
         compare_json.check_station_records(rel, _json(data, rel, out), group, ex, out)
@@ -407,11 +467,15 @@ def _check_one(ctx: _Ctx, rel: str, out: Tally) -> None:
     elif rel == "data/tallyroom.sqlite":
         compare_tables.check_sqlite(rel, data, ctx.snap.local_path(rel), ex, snapshot, out)
     elif rel == "api/v1/results/index.json":
-        compare_json.check_area_page(rel, _json(data, rel, out), e.areas[e.roots[0]].id, ex, out)
+        page = _json(data, rel, out)
+        compare_json.check_area_page(rel, page, e.areas[e.roots[0]].id, ex, out)
+        reconcile.check_sensitivity_json(rel, page, e.areas[e.roots[0]].id, ex, out)
     elif rel.startswith("api/v1/results/area/"):
         aid = rel[len("api/v1/results/area/") : -len(".json")]
         if aid in e.area_index:
-            compare_json.check_area_page(rel, _json(data, rel, out), aid, ex, out)
+            page = _json(data, rel, out)
+            compare_json.check_area_page(rel, page, aid, ex, out)
+            reconcile.check_sensitivity_json(rel, page, aid, ex, out)
         else:
             out.fail("page-json", rel, "", f"a page for unknown area {aid}")
     elif rel.startswith("api/v1/results/station/"):
@@ -433,6 +497,8 @@ def _check_one(ctx: _Ctx, rel: str, out: Tally) -> None:
         compare_misc.check_snapshot_list(rel, _json(data, rel, out), ctx.manifest, ctx.walk.snapshots, out)
     elif rel == "api/v1/downloads.json":
         compare_misc.check_downloads(rel, _json(data, rel, out), ctx.manifest, out)
+    elif rel.startswith("images/"):
+        _check_image_file(ctx, rel, out)
     elif (m := _API_ROW.match(rel)) is not None:
         key = (m.group(1), m.group(3), m.group(2))
         row = ex.rows.get(key)
@@ -463,6 +529,7 @@ def _area_html(ctx: _Ctx, rel: str, text: str, lang: str, area: str, twin: str, 
     except (FileMissing, msgspec.DecodeError, ValueError):
         page = {}
     compare_html.check_area_html(rel, text, lang, area, page, ctx.ex, out, ctx.manifest.number)
+    reconcile.check_sensitivity_html(rel, text, lang, area, ctx.ex, out)
 
 
 def _row_numbers(row: dict[str, Any]) -> int:
@@ -526,6 +593,11 @@ def _required_files(manifest: Manifest, ex: Expected, out: Tally) -> None:
     need += [f"data/csv/{level}.csv" for level in ex.levels]
     need += [f"api/v1/results/{c}/{k}/{a}.json" for (c, a, k) in ex.rows]
     need += [f"api/v1/results/seats/{c}/{k}.json" for (c, k) in ex.seats]
+    if ex.reconciliation:
+        need += ["data/reconciliation.json", "data/reconciliation.csv"]
+    recon = [f"reconcile/{c}/{o}" for c in ex.reconciliation for o in reconcile.ORDERS]
+    need += [f"api/v1/{r}.json" for r in recon]
+    need += [f"{lang}/{r}.html" for lang in manifest.languages for r in recon]
     need += [f"api/v1/results/station/{s.id}.json" for s in e.stations]
     root = e.roots[0]
     need += [f"api/v1/results/area/{a.id}.json" for i, a in enumerate(e.areas) if i != root]

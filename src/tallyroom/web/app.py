@@ -5,7 +5,8 @@ server workers import (``tallyroom serve`` passes the store and key through the
 environment). With ``TALLYROOM_PUBLISH_DIR`` set (``tallyroom serve --publish-dir DIR``) the
 published site is served beside the API by :class:`WithSite`: the intake and staff API under
 ``/api/…``, everything else — pages, open data and the snapshot JSON under
-``/api/v1/results/…`` — from the publish folder.
+``/api/v1/results/…`` and ``/api/v1/{changes,snapshots,downloads}.json`` — from the publish
+folder.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tallyroom.intake.errors import Rejection, clip
 from tallyroom.web import admin_api, intake_api, public_api
 from tallyroom.web.openapi import document
+from tallyroom.web.openapi_results import SITE_API_FILES
 from tallyroom.web.responses import error_response, json_response
 from tallyroom.web.state import IntakeState, ServerConfig
 
@@ -137,6 +139,8 @@ def create_app(config: ServerConfig) -> Starlette:
 
 #: Paths under /api/ that belong to the published site (snapshot JSON), not to intake.
 SITE_API_PREFIX = "/api/v1/results/"
+#: ... and the data of the machine-vs-hand reconciliation pages (docs/bulletin.md §14.3).
+SITE_API_RECONCILE = "/api/v1/reconcile/"
 
 
 class WithSite:
@@ -153,7 +157,11 @@ class WithSite:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            if not path.startswith("/api/") or path.startswith(SITE_API_PREFIX):
+            if (
+                not path.startswith("/api/")
+                or path.startswith((SITE_API_PREFIX, SITE_API_RECONCILE))
+                or path in SITE_API_FILES
+            ):
                 await self.site(scope, receive, send)
                 return
         await self.api(scope, receive, send)

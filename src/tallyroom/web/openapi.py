@@ -1,7 +1,9 @@
-"""The OpenAPI 3.1 document of the intake and admin API, served at /api/openapi.json.
+"""The OpenAPI 3.1 document of the intake, admin and results API, served at /api/openapi.json.
 
-Written by hand next to the handlers and kept true by tests/intake/test_intake_openapi.py,
-which runs schemathesis against a live server and checks every response against it.
+Written by hand next to the handlers and kept true by tests/intake/test_intake_openapi.py and
+tests/publish/test_publish_openapi.py, which run schemathesis against a live server and check
+every response against it. The results API (the snapshot's JSON files) is in
+:mod:`.openapi_results`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 from tallyroom.intake.images import MAX_IMAGE_BYTES
 from tallyroom.web.body import MAX_PROTOCOL_BYTES
+from tallyroom.web.openapi_results import RESULTS_PATHS, RESULTS_SCHEMAS
 
 _NULLABLE_STR = {"type": ["string", "null"]}
 _NULLABLE_INT = {"type": ["integer", "null"]}
@@ -505,17 +508,20 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "tallyroom intake API",
+            "title": "tallyroom API",
             "version": "1",
             "description": (
                 "Signed protocol intake, receipts, intake journal, and the commission's "
-                "two-person correction workflow. Every error body is "
-                '{"error", "reason", "field", "rules"}. See docs/intake-api.md.'
+                "two-person correction workflow: every error body is "
+                '{"error", "reason", "field", "rules"} (docs/intake-api.md). The results '
+                "(`/api/v1/results/…`, tag `results`) are the JSON files of the current "
+                "snapshot, served when the server publishes (`serve --publish-dir`); "
+                "docs/bulletin.md specifies them."
             ),
         },
-        "paths": _with_common_errors(PATHS),
+        "paths": {**_with_common_errors(PATHS), **RESULTS_PATHS},
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **RESULTS_SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

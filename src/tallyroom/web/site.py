@@ -57,6 +57,8 @@ TYPES = {
     ".sqlite": b"application/vnd.sqlite3",
     ".png": b"image/png",
     ".jpg": b"image/jpeg",
+    ".pdf": b"application/pdf",
+    ".js": b"text/javascript; charset=utf-8",
 }
 
 
