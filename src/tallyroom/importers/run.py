@@ -13,8 +13,8 @@ from tallyroom.importers.pipeline import (
     ImportFileError,
     ImportReport,
     file_sha256,
-    import_records,
     import_rows,
+    import_source,
 )
 
 
@@ -39,15 +39,27 @@ def import_shpilkin(
     election = store.election()
     if shpilkin.CONTEST_ID not in election.contest_index:
         raise ImportFileError(f"{path.name}: this store's election has no contest {shpilkin.CONTEST_ID!r}")
-    return import_records(
+    return shpilkin_into(store, f, raw, _count_kind(store, shpilkin.CONTEST_ID, count_kind), progress)
+
+
+def shpilkin_into(
+    store: Any,
+    f: shpilkin.ShpilkinFile,
+    raw: bytes,
+    count_kind: CountKind,
+    progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> ImportReport:
+    """Import a parsed Shpilkin file into a store that holds its election (what the CLI runs)."""
+    return import_source(
         store,
-        shpilkin.records(f),
-        lambda chunk: shpilkin.rows_from_records(f, chunk),
+        shpilkin.ShpilkinRows(f, shpilkin.regions_of(store.election())),
         fmt="shpilkin",
-        file_name=path.name,
+        file_name=f.name,
         file_hash=file_sha256(raw),
-        count_kind=_count_kind(store, shpilkin.CONTEST_ID, count_kind),
+        count_kind=count_kind,
         progress=progress,
+        workers=workers,
     )
 
 
@@ -164,10 +176,9 @@ def import_generic_csv(
                 f"({', '.join(sorted(kinds))}); give --count-kind"
             )
         kind = kinds.pop() if kinds else CountKind.HAND
-    report = import_records(
+    report = import_source(
         store,
-        generic.records(f),
-        lambda chunk: generic.rows_from_records(f, election, chunk),
+        generic.GenericRows(f, election),
         fmt="csv",
         file_name=path.name,
         file_hash=file_sha256(raw),

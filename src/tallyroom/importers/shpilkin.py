@@ -15,12 +15,14 @@ import io
 import operator
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import msgspec
 
+from tallyroom.definition.compiled import CompiledElection
 from tallyroom.definition.model import (
     Allocation,
     Area,
@@ -34,7 +36,16 @@ from tallyroom.definition.model import (
     Hierarchy,
     Station,
 )
-from tallyroom.importers.pipeline import ImportFileError, ImportRow
+from tallyroom.importers.pipeline import (
+    CHUNK,
+    ImportFileError,
+    ImportRow,
+    LineSource,
+    RowBlock,
+    after_first_record,
+    read_lines,
+    text_lines,
+)
 
 CONTEST_ID = "federal-list"
 
@@ -55,6 +66,7 @@ LINE_COLUMNS: dict[str, str] = {
 }
 _PARTY = re.compile(r"^(\d+)\.\s*(.+)$")
 _OIK = re.compile(r"^(\d+)\s")
+_REGION_ID = re.compile(r"r\d{2,}")
 
 
 @dataclass(frozen=True)
@@ -112,7 +124,7 @@ def parse_header(name: str, data: bytes) -> ShpilkinFile:
 
 
 def _rows(f: ShpilkinFile) -> Iterator[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(f.data.decode("utf-8-sig")))
+    reader = csv.reader(text_lines(f.data.decode("utf-8-sig"), 0, "\n"))
     next(reader)
     width = len(f.header)
     for n, row in enumerate(reader, start=2):
@@ -133,7 +145,9 @@ def _ids(f: ShpilkinFile) -> Iterator[tuple[int, list[str], str, str, str, str]]
     tiks: dict[tuple[str, str], str] = {}
     tiks_in_oik: dict[str, int] = {}
     for n, row in _rows(f):
-        region = regions.setdefault(row[ri], f"r{len(regions) + 1:02d}")
+        region = regions.get(row[ri])
+        if region is None:
+            region = regions[row[ri]] = f"r{len(regions) + 1:02d}"
         oik = oiks.get(row[oi])
         if oik is None:
             m = _OIK.match(row[oi])
@@ -225,36 +239,134 @@ def build_definition(f: ShpilkinFile) -> bytes:
     return msgspec.json.encode(definition)
 
 
-def records(f: ShpilkinFile) -> Iterator[tuple[int, list[str], str]]:
-    """The file's rows as (row number, cells, station id); ids follow the file's order."""
-    for n, row, _region, _oik, _tik, station in _ids(f):
-        yield n, row, station
+def line_ids(f: ShpilkinFile) -> tuple[str, ...]:
+    """The line ids of a row's count cells, in order: the form lines, then the parties."""
+    return (*f.line_cols, *(cid for _c, cid, _name in f.party_cols))
 
 
-def rows_from_records(f: ShpilkinFile, records: Iterable[tuple[int, list[str], str]]) -> Iterator[ImportRow]:
-    """One ImportRow per record; numbers that are not integers are passed on as text so that
+def _row(n: int, station: str, names: tuple[str, ...], texts: Sequence[str]) -> ImportRow:
+    """One row as an ImportRow: numbers that are not integers are passed on as text so that
     the row is rejected with the line named."""
-    cols = [(line, c) for line, c in f.line_cols.items()]
-    cols += [(cid, c) for c, cid, _ in f.party_cols]
-    names = [name for name, _ in cols]
-    getter = operator.itemgetter(*(c for _, c in cols))
-    for n, row, station in records:
-        texts = getter(row)
-        try:
-            lines = dict(zip(names, map(int, texts), strict=True))
-        except ValueError:
-            # Keep the bad value as text so the row is rejected with its line named.
-            loose: dict[str, object] = {}
-            for name, v in zip(names, texts, strict=True):
-                try:
-                    loose[name] = int(v)
-                except ValueError:
-                    loose[name] = v
-            yield ImportRow(n, station, CONTEST_ID, loose)
-            continue
-        yield ImportRow(n, station, CONTEST_ID, lines)
+    try:
+        lines: dict[str, object] = dict(zip(names, map(int, texts), strict=True))
+    except ValueError:
+        # Keep the bad value as text so the row is rejected with its line named.
+        lines = {}
+        for name, v in zip(names, texts, strict=True):
+            try:
+                lines[name] = int(v)
+            except ValueError:
+                lines[name] = v
+    return ImportRow(n, station, CONTEST_ID, lines)
+
+
+def regions_of(election: CompiledElection) -> dict[str, str]:
+    """Region name -> id as a definition built from a Shpilkin file has them (`r01`, …).
+
+    Worker processes use this to name stations before they know the file's order; the
+    order each region first appears in is then checked against these ids (`ShpilkinRows`).
+    """
+    out: dict[str, str] = {}
+    for a in election.areas:
+        if a.kind == "region" and a.parent == "ru" and _REGION_ID.fullmatch(a.id):
+            out.setdefault(a.name if isinstance(a.name, str) else a.name.get("ru", ""), a.id)
+    return out
+
+
+class ShpilkinRows(LineSource):
+    """The station rows of a Shpilkin file, for `import_source`.
+
+    Stations are named `<region>-<uik>`, regions numbered as they first appear in the file;
+    workers name them from `regions` (`regions_of` the store's election) and the parent
+    checks, chunk by chunk, that the regions appear in exactly that order.
+    """
+
+    def __init__(self, f: ShpilkinFile, regions: Mapping[str, str] | None = None) -> None:
+        self.f = f
+        self.text = f.data.decode("utf-8-sig")
+        self.start = after_first_record(self.text, "\n")
+        self.first_row = 2
+        self.names = line_ids(f)
+        self.getter = operator.itemgetter(*f.line_cols.values(), *(c for c, _cid, _name in f.party_cols))
+        self.ri, self.ui = f.header.index("region"), f.header.index("uik")
+        self.regions = dict(regions or {})
+        #: The regions met so far in file order (chunks the parent accepted), name -> id.
+        self.seen: dict[str, str] = {}
+
+    def _block(self, rows: list[int], cells: list[list[str]], stations: list[str]) -> RowBlock:
+        names = self.names
+        values: list[Sequence[str] | None] = list(map(self.getter, cells))
+        return RowBlock(
+            names,
+            rows,
+            stations,
+            [CONTEST_ID] * len(rows),
+            values,
+            lambda i: _row(rows[i], stations[i], names, cast(Sequence[str], values[i])),
+        )
+
+    def parse(self, chunk: str, row: int) -> tuple[RowBlock, object] | None:
+        lines = read_lines(chunk, "\n")
+        if lines is None:
+            return None
+        width = len(self.f.header)
+        kept = [k for k, r in enumerate(lines) if r]
+        rows = lines if len(kept) == len(lines) else [lines[k] for k in kept]
+        if any(len(r) != width for r in rows):
+            return None  # read in order, which says which row
+        ri, ui = self.ri, self.ui
+        names = [r[ri] for r in rows]
+        ids = list(map(self.regions.get, names))
+        if None in ids:
+            return None
+        stations = [f"{g}-{r[ui]}" for g, r in zip(ids, rows, strict=True)]
+        block = self._block([row + k for k in kept], rows, stations)
+        return block, list(dict.fromkeys(names))
+
+    def accept(self, note: object) -> bool:
+        seen = dict(self.seen)
+        for name in cast(list[str], note):
+            if name not in seen:
+                seen[name] = f"r{len(seen) + 1:02d}"
+                if self.regions.get(name) != seen[name]:
+                    return False
+        self.seen = seen
+        return True
+
+    def blocks_from(self, offset: int, row: int) -> Iterator[RowBlock]:
+        f = self.f
+        width = len(f.header)
+        ri, ui = self.ri, self.ui
+        regions = self.seen
+        reader = csv.reader(text_lines(self.text, offset, "\n"))
+        while True:
+            rows: list[int] = []
+            cells: list[list[str]] = []
+            stations: list[str] = []
+            for n, r in enumerate(reader, start=row):
+                row = n + 1
+                if not r:
+                    continue
+                if len(r) != width:
+                    raise ImportFileError(
+                        f"{f.name}: row {n}: {len(r)} columns, the header has {width} (truncated file?)"
+                    )
+                region = regions.get(r[ri])
+                if region is None:
+                    region = regions[r[ri]] = f"r{len(regions) + 1:02d}"
+                rows.append(n)
+                cells.append(r)
+                stations.append(f"{region}-{r[ui]}")
+                if len(rows) >= CHUNK:
+                    break
+            if not rows:
+                return
+            yield self._block(rows, cells, stations)
 
 
 def iter_rows(f: ShpilkinFile) -> Iterator[ImportRow]:
     """One ImportRow per station row of the file."""
-    return rows_from_records(f, records(f))
+    source = ShpilkinRows(f)
+    for block in source.blocks_from(source.start, source.first_row):
+        for i in range(len(block.rows)):
+            yield block.loose(i)

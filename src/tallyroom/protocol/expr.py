@@ -143,9 +143,16 @@ def parse_linear(expr: str, known: set[str], choices: Sequence[str]) -> Linear:
 
 
 def _source(lin: Linear, index: Mapping[str, int]) -> str:
-    parts = [f"{coef}*c[{index[name]}]" for name, coef in lin.terms]
-    parts.append(str(lin.constant))
-    return "(" + " + ".join(parts) + ")"
+    """`(c[1] + c[2] - 3*c[5] + 7)`: coefficients of ±1 and a zero constant are left out."""
+    out = ""
+    for name, coef in lin.terms:
+        sign, size = ("-", -coef) if coef < 0 else ("+", coef)
+        term = f"c[{index[name]}]" if size == 1 else f"{size}*c[{index[name]}]"
+        out = (f"-{term}" if sign == "-" else term) if not out else f"{out} {sign} {term}"
+    if lin.constant or not out:
+        sign, size = ("-", -lin.constant) if lin.constant < 0 else ("+", lin.constant)
+        out = f"{sign}{size}" if not out else f"{out} {sign} {size}"
+    return f"({out})"
 
 
 def compile_comparison(
@@ -165,6 +172,40 @@ def compile_linear(lin: Linear, index: Mapping[str, int]) -> Callable[[Sequence[
     src = f"lambda c: {_source(lin, index)}"
     fn: Callable[[Sequence[int]], int] = eval(
         compile(src, "<figure>", "eval"), {"__builtins__": {}}
+    )
+    return fn
+
+
+def compile_failing(
+    comparisons: Sequence[Comparison], index: Mapping[str, int]
+) -> Callable[[Sequence[Sequence[int]]], list[int]]:
+    """Compile `f(list of counts) -> positions of those breaking any comparison`.
+
+    One call checks a whole chunk of protocols, the rules inlined in one comprehension. A sum
+    that several rules share (`sum(choices)`, the ballots issued) is computed once per
+    protocol: its first use names it (`:=`), later uses read the name, and since the rules
+    are tested left to right a later use always comes after the first.
+    """
+    if not comparisons:
+        return lambda rows: []
+    sources = [_source(side, index) for c in comparisons for side in (c.left, c.right)]
+    repeated = {src for src in sources if sources.count(src) > 1 and ("+" in src or "-" in src[2:])}
+    names: dict[str, str] = {}
+
+    def term(src: str) -> str:
+        if src not in repeated:
+            return src
+        if src in names:
+            return names[src]
+        names[src] = f"_s{len(names)}"
+        return f"({names[src]} := {src})"
+
+    body = " and ".join(
+        f"({term(sources[2 * i])} {c.op} {term(sources[2 * i + 1])})" for i, c in enumerate(comparisons)
+    )
+    fn: Callable[[Sequence[Sequence[int]]], list[int]] = eval(
+        compile(f"lambda rows: [i for i, c in enumerate(rows) if not ({body})]", "<rules>", "eval"),
+        {"__builtins__": {"enumerate": enumerate}},
     )
     return fn
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import count, repeat
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from tallyroom.definition.compiled import CompiledElection, compile_election
 from tallyroom.definition.load import LoadedDefinition, load_definition
 from tallyroom.ledger.entry import EntryKind, decode_entry, encode_entry
 from tallyroom.ledger.merkle import Frontier, leaf_hash, root_from_leaf_hashes
-from tallyroom.protocol.pending import PendingProtocol
+from tallyroom.protocol.pending import PendingProtocol, ProtocolBatch
 from tallyroom.store import schema
 from tallyroom.tally.running import Tally, TallyKey, Totals
 
@@ -56,6 +58,19 @@ class Appended:
     leaf_hash: bytes
     #: For a conflict: the ledger index of the protocol already counted.
     existing_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAppended:
+    """What happened to a batch (`Store.append_batch`).
+
+    The items not in `others` were appended, in order, as ledger entries `first_index`,
+    `first_index + 1`, …; `others` holds the duplicates and conflicts by item position.
+    """
+
+    first_index: int
+    appended: int
+    others: dict[int, Appended]
 
 
 @dataclass
@@ -302,24 +317,42 @@ class Store:
         start = head.frontier.size
         if leaves is None:
             leaves = [leaf_hash(e) for e in entries]
+        if len(kinds) != len(entries):
+            raise ValueError(f"{len(entries)} entries but {len(kinds)} kinds")
+        i = 0
+        while i < len(entries):  # one insert per run of entries of the same kind
+            j = i + 1
+            while j < len(entries) and kinds[j] == kinds[i]:
+                j += 1
+            self._insert_entries(head, entries[i:j], kinds[i], leaves[i:j])
+            i = j
+        return list(zip(count(start), leaves))
+
+    def _insert_entries(
+        self, head: LedgerHead, entries: Sequence[bytes], kind: str, leaves: Sequence[bytes]
+    ) -> None:
+        """Write entries of one kind from the head's size on, with the Merkle nodes they complete."""
+        if len(entries) != len(leaves):
+            raise ValueError(f"{len(entries)} entries but {len(leaves)} leaf hashes")
+        if not entries:
+            return
+        start = head.frontier.size
         nodes = head.frontier.extend(leaves)
-        now = utcnow()
         self._executemany(
             self.dialect.q(
                 "INSERT INTO ledger_entries (idx, kind, data, leaf_hash, created_at) VALUES (?, ?, ?, ?, ?)"
             ),
-            [
-                (start + i, str(k), e, h, now)
-                for i, (k, e, h) in enumerate(zip(kinds, entries, leaves, strict=True))
-            ],
+            list(zip(count(start), repeat(str(kind)), entries, leaves, repeat(utcnow()))),
         )
+        self._insert_nodes(nodes)
+
+    def _insert_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
         # Nodes below STORED_LEVEL are recomputed from at most 2^(STORED_LEVEL-1) leaf hashes
         # when a proof needs them; storing only the rest saves ~15 of every 16 node rows.
         self._executemany(
             self.dialect.q("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)"),
             [n for n in nodes if n[0] >= STORED_LEVEL],
         )
-        return [(start + i, h) for i, h in enumerate(leaves)]
 
     def head(self) -> LedgerHead:
         row = self._execute("SELECT size, frontier, root FROM ledger_head WHERE id = 1").fetchone()
@@ -341,8 +374,11 @@ class Store:
                 (pos, min(end, pos + batch)),
             ).fetchall()
             self._end_read()
-            for r in rows:
-                yield int(r[0]), str(r[1]), bytes(r[2]), bytes(r[3])
+            if self.dialect.name == "sqlite":
+                yield from rows  # already (int, str, bytes, bytes)
+            else:
+                for r in rows:
+                    yield int(r[0]), str(r[1]), bytes(r[2]), bytes(r[3])
             pos += batch
 
     def node(self, level: int, index: int) -> bytes:
@@ -414,69 +450,94 @@ class Store:
         and is not applied (DESIGN invariant 3). `delta`, when given, is the items' totals
         summed beforehand (by import workers); those not appended are taken out of it here.
         """
+        batch = ProtocolBatch.of(items)
+        done = self.append_batch(batch, delta)
+        out: list[Appended] = []
+        k = 0
+        for i in range(len(batch)):
+            other = done.others.get(i)
+            if other is None:
+                out.append(Appended("new", done.first_index + k, batch.leaves[i]))
+                k += 1
+            else:
+                out.append(other)
+        return out
+
+    def append_batch(self, batch: ProtocolBatch, delta: Tally | None = None) -> BatchAppended:
+        """`append_protocols` for protocols given column by column (what imports append).
+
+        The same checks, entries, receipts and tally update as `append_protocols`, in one
+        durable transaction: items that are neither duplicates nor conflicts get consecutive
+        ledger indices from `BatchAppended.first_index`, in order.
+        """
         election = self.election()
+        n = len(batch)
         self._begin_write()
         try:
             head = self._lock_head()
-            results: list[Appended | None] = [None] * len(items)
-            fresh: list[int] = []
-            seen: dict[tuple[int, int, str], int] = {}
-            existing = self._active_for(items, head.size)
-            for i, it in enumerate(items):
-                key = (it.contest, it.station, it.count_kind)
-                prior = existing.get(key)
-                if prior is None and key in seen:
-                    # The same key earlier in this batch: resolved once that one is appended.
-                    results[i] = Appended("pending", -1 - seen[key], b"")
-                    continue
-                if prior is not None:
-                    pidx, pcounts, pleaf = prior
-                    # The same numbers are the same protocol, whatever envelope or source they
-                    # came in (a retry, a re-encoded file); different numbers are a conflict.
-                    status = "duplicate" if pcounts == it.counts_list() else "conflict"
-                    results[i] = Appended(status, pidx, pleaf, existing_index=pidx)
-                    continue
-                seen[key] = i
-                fresh.append(i)
-            entries = [items[i].entry or encode_entry(EntryKind.PROTOCOL, items[i].payload) for i in fresh]
-            leaves = [items[i].leaf or leaf_hash(e) for i, e in zip(fresh, entries, strict=True)]
-            appended = self._append_entries(head, entries, [EntryKind.PROTOCOL] * len(fresh), leaves)
+            others: dict[int, Appended] = {}
+            fresh: Sequence[int]
+            if self._all_new(batch, head.size):
+                fresh = range(n)  # the common case (an import): every item is new
+            else:
+                keys = list(zip(batch.contests, batch.stations, batch.count_kinds, strict=True))
+                fresh = self._sort_out(batch, keys, self._active_for_keys(keys, head.size), others)
+            all_fresh = len(fresh) == n
+            start = head.frontier.size
+            leaves = batch.leaves if all_fresh else [batch.leaves[i] for i in fresh]
+            entries = batch.entries if all_fresh else [batch.entries[i] for i in fresh]
+            self._insert_entries(head, entries, EntryKind.PROTOCOL, leaves)
             now = utcnow()
-            rows = []
-            for i, (idx, h) in zip(fresh, appended, strict=True):
-                it = items[i]
-                results[i] = Appended("new", idx, h)
-                rows.append(
-                    (
-                        idx,
-                        election.stations[it.station].id,
-                        election.contests[it.contest].id,
-                        it.count_kind,
-                        it.counts_json or _dumps(it.counts),
-                        "active",
-                        _dumps(it.warnings),
-                        it.body_sha256,
-                        now,
-                    )
+            stations, contests = election.stations, election.contests
+            if all_fresh:
+                cols: tuple[Sequence[Any], ...] = (
+                    [stations[s].id for s in batch.stations],
+                    [contests[c].id for c in batch.contests],
+                    batch.count_kinds,
+                    batch.counts_json,
+                    batch.warnings_json,
+                    batch.body_sha256,
+                )
+            else:
+                cols = (
+                    [stations[batch.stations[i]].id for i in fresh],
+                    [contests[batch.contests[i]].id for i in fresh],
+                    [batch.count_kinds[i] for i in fresh],
+                    [batch.counts_json[i] for i in fresh],
+                    [batch.warnings_json[i] for i in fresh],
+                    [batch.body_sha256[i] for i in fresh],
                 )
             if delta is None:
                 delta = Tally(election)
                 delta.apply_batch(
-                    (items[i].contest, items[i].station, items[i].count_kind, items[i].counts_list())
+                    (batch.contests[i], batch.stations[i], batch.count_kinds[i], batch.counts_of(i))
                     for i in fresh
                 )
             else:
-                fresh_set = set(fresh)
-                for i, it in enumerate(items):
-                    if i not in fresh_set:
-                        delta.apply(it.contest, it.station, it.count_kind, it.counts_list(), sign=-1)
-            self._executemany(
-                self.dialect.q(
-                    "INSERT INTO protocols (entry_idx, station, contest, count_kind, counts, "
-                    "status, warnings, body_sha256, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                ),
-                rows,
-            )
+                for i in others:
+                    c, si, kind = batch.contests[i], batch.stations[i], batch.count_kinds[i]
+                    delta.apply(c, si, kind, batch.counts_of(i), sign=-1)
+            if fresh:
+                ids, cids, kinds, counts, warnings, sha = cols
+                self._executemany(
+                    self.dialect.q(
+                        "INSERT INTO protocols (entry_idx, station, contest, count_kind, counts, "
+                        "status, warnings, body_sha256, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    ),
+                    list(
+                        zip(
+                            range(start, start + len(fresh)),
+                            ids,
+                            cids,
+                            kinds,
+                            counts,
+                            repeat("active"),
+                            warnings,
+                            sha,
+                            repeat(now),
+                        )
+                    ),
+                )
             self._fold_tally(delta)
             self._write_head(head)
             self._commit()
@@ -485,39 +546,86 @@ class Store:
             self._active = None
             raise
         if self._active is not None:
-            for i, (idx, _h) in zip(fresh, appended, strict=True):
-                it = items[i]
-                self._active.setdefault((it.contest, it.count_kind), {})[it.station] = idx
+            active = self._active
+            for k, i in enumerate(fresh) if not isinstance(fresh, range) else ():
+                amap = active.setdefault((batch.contests[i], batch.count_kinds[i]), {})
+                amap[batch.stations[i]] = start + k
+            if isinstance(fresh, range) and n:
+                amap = active.setdefault((batch.contests[0], batch.count_kinds[0]), {})
+                amap.update(zip(batch.stations, count(start)))
             self._active_size = head.size
         # Later copies of a key first seen in this same batch: resolve against its result.
-        for i, res in enumerate(results):
-            if res is not None and res.status == "pending":
-                first_i = -1 - res.ledger_index
-                origin = results[first_i]
-                assert origin is not None
-                same = items[first_i].counts_list() == items[i].counts_list()
-                results[i] = Appended(
-                    "duplicate" if same else "conflict",
-                    origin.ledger_index,
-                    origin.leaf_hash,
-                    existing_index=origin.ledger_index,
-                )
-        return [r for r in results if r is not None]
+        if others:
+            position = {i: start + k for k, i in enumerate(fresh)}
+            for i, res in list(others.items()):
+                if res.status == "pending":
+                    first_i = -1 - res.ledger_index
+                    idx = position[first_i]
+                    same = batch.counts_of(first_i) == batch.counts_of(i)
+                    others[i] = Appended(
+                        "duplicate" if same else "conflict", idx, batch.leaves[first_i], existing_index=idx
+                    )
+        return BatchAppended(start, len(fresh), others)
 
-    def _active_for(
-        self, items: Sequence[PendingProtocol], head_size: int
+    def _all_new(self, batch: ProtocolBatch, head_size: int) -> bool:
+        """Whether a batch of one contest and count kind has only stations not yet counted
+        and none twice: then every item is appended (checked with sets, not item by item)."""
+        n = len(batch)
+        if not n or len(set(batch.contests)) != 1 or len(set(batch.count_kinds)) != 1:
+            return False
+        if len(set(batch.stations)) != n:
+            return False
+        amap = self._sync_active(head_size).get((batch.contests[0], batch.count_kinds[0]))
+        return not amap or amap.keys().isdisjoint(batch.stations)
+
+    def _sort_out(
+        self,
+        batch: ProtocolBatch,
+        keys: Sequence[tuple[int, int, str]],
+        existing: dict[tuple[int, int, str], tuple[int, list[int], bytes]],
+        others: dict[int, Appended],
+    ) -> list[int]:
+        """The items to append; duplicates and conflicts go into `others`.
+
+        A key already counted is a duplicate when the numbers are the same (whatever envelope
+        or source they came in: a retry, a re-encoded file) and a conflict otherwise. A key
+        seen earlier in the batch is marked "pending" and resolved once that one is appended.
+        """
+        fresh: list[int] = []
+        seen: dict[tuple[int, int, str], int] = {}
+        for i, key in enumerate(keys):
+            prior = existing.get(key)
+            if prior is None and key in seen:
+                others[i] = Appended("pending", -1 - seen[key], b"")
+                continue
+            if prior is not None:
+                pidx, pcounts, pleaf = prior
+                status = "duplicate" if pcounts == batch.counts_of(i) else "conflict"
+                others[i] = Appended(status, pidx, pleaf, existing_index=pidx)
+                continue
+            seen[key] = i
+            fresh.append(i)
+        return fresh
+
+    def _active_for_keys(
+        self, keys: Sequence[tuple[int, int, str]], head_size: int
     ) -> dict[tuple[int, int, str], tuple[int, list[int], bytes]]:
-        """The active protocols (ledger index, counts, leaf hash) for the items' keys.
+        """The active protocols (ledger index, counts, leaf hash) for (contest, station, kind) keys.
 
         Called under the head lock. Which keys are active comes from an in-memory map kept in
         step with the ledger (`_sync_active`); only the rare keys found there are read back.
         """
         active = self._sync_active(head_size)
         hits: dict[tuple[int, int, str], int] = {}
-        for it in items:
-            idx = active.get((it.contest, it.count_kind), {}).get(it.station)
-            if idx is not None:
-                hits[(it.contest, it.station, it.count_kind)] = idx
+        for contest, kind in {(c, k) for c, _s, k in keys}:
+            amap = active.get((contest, kind))
+            if not amap:
+                continue
+            for key in keys:
+                if key[0] == contest and key[2] == kind:
+                    idx = amap.get(key[1])
+                    if idx is not None:
+                        hits[key] = idx
         out: dict[tuple[int, int, str], tuple[int, list[int], bytes]] = {}
         for key, idx in hits.items():
             row = self._execute(
@@ -602,7 +710,9 @@ class Store:
             if old is None:
                 inserts.append((cid, aid, key.count_kind, t.reporting, _dumps(t.counts)))
             else:
-                new = [a + b for a, b in zip(old[1], t.counts, strict=True)]
+                if len(old[1]) != len(t.counts):
+                    raise StoreError(f"tally {cid}/{aid}/{key.count_kind}: {len(old[1])} lines stored")
+                new = list(map(operator.add, old[1], t.counts))
                 updates.append((old[0] + t.reporting, _dumps(new), cid, aid, key.count_kind))
         self._executemany(
             self.dialect.q(
