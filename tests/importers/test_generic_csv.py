@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -281,27 +280,6 @@ def test_mapping_errors(env: Env) -> None:
     assert "typo.yaml: Object contains unknown field `station_col`" in msg
     r = env.cli("import", "--format", "csv", str(env.tmp / "m.csv"))
     assert r.exit_code == 2 and "needs --mapping FILE" in flat(r.stderr)
-
-
-def test_parse_speed(tmp_path: Path) -> None:
-    """Reading and converting rows (without the ledger) runs well over 30,000 rows/s."""
-    Env(tmp_path)
-    n = 60_000
-    rng = random.Random(1)
-    body = "".join(
-        ",".join([str(10_000 + i), "ok", *(str(rng.randrange(1000)) for _ in COLUMNS)]) + "\n"
-        for i in range(n)
-    )
-    raw = (",".join(HEADER) + "\n" + body).encode()
-    with open_store(str(tmp_path / "t.db")) as store:
-        election = store.election()
-    mapping = generic.load_mapping(tmp_path / "mapping.yaml")
-    t0 = time.perf_counter()
-    f = generic.parse("big.csv", raw, mapping, "mapping.yaml", election)
-    count = sum(1 for _ in generic.iter_rows(f, election))
-    rate = count / (time.perf_counter() - t0)
-    assert count == n
-    assert rate > 30_000, f"{rate:,.0f} rows/s"
 
 
 def test_store_without_election(tmp_path: Path) -> None:
