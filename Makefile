@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/kyrgyzstan-2021/demo.py
 
 test: $(STAMP)
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist loadfile -q
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -n 2 -q -m "not slow"
