@@ -5,6 +5,7 @@ small set of stations (tallyroom.simulate.kyrgyzstan.machine_counts)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,12 @@ def test_audit_is_reproducible_from_its_seed_and_confirms_a_right_outcome(
 
 
 def test_audit_commands_explain_bad_input(election_night: tuple[Path, set[str]], tmp_path: Path) -> None:
-    db, _ = election_night
+    # Its own copy with its own audit: the shared store's audit is another test's to start.
+    db = tmp_path / "night.db"
+    with sqlite3.connect(election_night[0]) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    code, out = run(db, "audit", "start", "--seed", "7", "--risk-limit", "10")
+    assert code == 0, out
     bad = tmp_path / "counts.csv"
     bad.write_text("station,bogus_line\nps-1001,5\n")
     code, out = run(db, "audit", "record", str(bad))

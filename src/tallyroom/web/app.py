@@ -137,6 +137,51 @@ def create_app(config: ServerConfig) -> Starlette:
     )
 
 
+#: The hot path: station submissions.
+SUBMIT_PATH = "/api/v1/protocols"
+
+
+class FastIntake:
+    """ASGI: ``POST /api/v1/protocols`` without a query string goes straight to the handler;
+    everything else (and lifespan) to the Starlette app.
+
+    The hot path skips Starlette's middleware stack, routing and request object, which cost
+    about as much as the rest of the HTTP handling of a submission (measured with
+    benchmarks/bench_intake.py, see docs/decisions/0006). The answers are the same Response
+    objects the routed handler returns, and an unexpected error is the same JSON 500. A
+    query string (always a 400 here) or another method takes the ordinary route.
+    """
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != SUBMIT_PATH
+            or scope["method"] != "POST"
+            or scope.get("query_string")
+        ):
+            await self.app(scope, receive, send)
+            return
+        key = sig = length = None
+        for name, value in scope["headers"]:
+            if name == b"x-tallyroom-key-id":
+                key = key if key is not None else value.decode("latin-1")
+            elif name == b"x-tallyroom-signature":
+                sig = sig if sig is not None else value.decode("latin-1")
+            elif name == b"content-length":
+                length = length if length is not None else value.decode("latin-1")
+        try:
+            response = await intake_api.submit(self.app.state.intake, key, sig, length, receive)
+        except Exception:
+            log.exception("unexpected error on POST %s", SUBMIT_PATH)
+            response = error_response(
+                Rejection(500, "internal", "internal error; nothing was recorded", None)
+            )
+        await response(scope, receive, send)
+
+
 #: Paths under /api/ that belong to the published site (snapshot JSON), not to intake.
 SITE_API_PREFIX = "/api/v1/results/"
 #: ... and the data of the machine-vs-hand reconciliation pages (docs/bulletin.md §14.3).
@@ -169,7 +214,7 @@ class WithSite:
 
 def create_app_with_site(config: ServerConfig, publish_dir: str | None) -> ASGIApp:
     """The intake app, with the site of ``publish_dir`` at ``/`` when one is given."""
-    api = create_app(config)
+    api = FastIntake(create_app(config))
     if not publish_dir:
         return api
     from tallyroom.web.site import PublishedSite

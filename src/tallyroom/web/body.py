@@ -10,6 +10,7 @@ instead of the 413; beyond that the server answers at once and the connection is
 from __future__ import annotations
 
 from starlette.requests import Request
+from starlette.types import Receive
 
 from tallyroom.intake.errors import Rejection
 
@@ -35,9 +36,9 @@ def too_large(limit: int, size: int | None) -> Rejection:
     )
 
 
-async def _drain(request: Request, budget: int) -> None:
+async def _drain(receive: Receive, budget: int) -> None:
     while budget > 0:
-        msg = await request.receive()
+        msg = await receive()
         if msg["type"] != "http.request":
             return
         budget -= len(msg.get("body", b""))
@@ -47,26 +48,30 @@ async def _drain(request: Request, budget: int) -> None:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, or a 413 `Rejection` decided before it is ever held whole."""
-    declared = request.headers.get("content-length")
+    return await read_asgi_body(request.headers.get("content-length"), request.receive, limit)
+
+
+async def read_asgi_body(declared: str | None, receive: Receive, limit: int) -> bytes:
+    """:func:`read_body` from the raw ASGI ``receive`` and the ``Content-Length`` header."""
     if declared is not None:
         if not declared.isdigit() or len(declared) > 18:
             raise Rejection(400, "bad-length", "Content-Length is not a number", "Content-Length")
         size = int(declared)
         if size > limit:
             if size <= DRAIN_LIMIT:
-                await _drain(request, size)
+                await _drain(receive, size)
             raise too_large(limit, size)
     chunks: list[bytes] = []
     n = 0
     while True:
-        msg = await request.receive()
+        msg = await receive()
         if msg["type"] != "http.request":
             raise ClientGone()
         chunk = msg.get("body", b"")
         n += len(chunk)
         if n > limit:
             if msg.get("more_body", False):
-                await _drain(request, DRAIN_LIMIT - n)
+                await _drain(receive, DRAIN_LIMIT - n)
             raise too_large(limit, None)
         if chunk:
             chunks.append(chunk)

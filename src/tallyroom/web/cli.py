@@ -51,11 +51,16 @@ def rejections() -> Iterator[None]:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes; all share the store safely.")
+              help="Web worker processes; they check submissions in parallel and one writer "
+                   "process commits for all of them. For speed: one per core (2 on 2 cores).")
 @click.option("--server", "server_name", type=click.Choice(["granian", "uvicorn"]),
               default="uvicorn", show_default=True)
 @click.option("--max-batch", default=1000, show_default=True, type=click.IntRange(1, 100_000),
               help="Most submissions committed in one transaction (group commit).")
+@click.option("--writer", "writer_mode", type=click.Choice(["process", "thread"]),
+              default="process", show_default=True,
+              help="Commit in one writer process fed by every worker, or in a thread of each "
+                   "worker (the earlier design, kept for comparison).")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--publish-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -64,7 +69,7 @@ def rejections() -> Iterator[None]:
               help="Seconds between snapshots (with --publish-dir).")
 @pass_ctx
 def serve(ctx: Ctx, host: str, port: int, workers: int, server_name: str, max_batch: int,
-          log_level: str, publish_dir: Path | None, publish_every: float) -> None:
+          writer_mode: str, log_level: str, publish_dir: Path | None, publish_every: float) -> None:
     """Run the signed intake server (station API, staff API, receipts).
 
     With --publish-dir, also publish a snapshot every --publish-every seconds (behind the
@@ -91,13 +96,16 @@ def serve(ctx: Ctx, host: str, port: int, workers: int, server_name: str, max_ba
         plan = server.PublishPlan(ctx.db, publish_dir, publish_every)
     else:
         os.environ.pop("TALLYROOM_PUBLISH_DIR", None)
+    writer = (
+        server.WriterPlan(ctx.db, kp.resolve(), max_batch) if writer_mode == "process" else None
+    )
     site = f"; site from {publish_dir}, a snapshot every {publish_every:g} s" if plan else ""
     err_console.print(
-        f"tallyroom intake on http://{host}:{port} ({workers} worker(s), {server_name}); "
-        f"store {ctx.db if '@' not in ctx.db else ctx.db.split('@')[-1]}{site}",
+        f"tallyroom intake on http://{host}:{port} ({workers} worker(s) + writer {writer_mode}, "
+        f"{server_name}); store {ctx.db if '@' not in ctx.db else ctx.db.split('@')[-1]}{site}",
         highlight=False,
     )
-    server.run(host, port, workers, server_name, log_level, plan)
+    server.run(host, port, workers, server_name, log_level, plan, writer)
 
 
 # -- keys ----------------------------------------------------------------------------------

@@ -1,12 +1,21 @@
 """Group commit: concurrent submissions share one durable ledger transaction.
 
-Request handlers put checked submissions (and journal lines of refused ones) on an asyncio
-queue and wait. One pump task takes everything queued, hands the batch to the single writer
-thread, and resolves each waiting request with its answer only after the batch's
-transactions have committed (DESIGN invariant 4). While the writer commits one batch the
-next one gathers, so the number of fsyncs per second stays flat as load grows.
+Request handlers check a submission completely (signature, strict JSON, form and rules,
+entry bytes and leaf hash) and hand the result — a :class:`Submission`, or an
+:class:`Attempt` (the journal line of a refused one) — to a committer, then wait. The
+committer gathers everything queued into one batch and answers each request only after the
+batch's transactions have committed (DESIGN invariant 4). While one batch commits the next
+one gathers, so the number of fsyncs per second stays flat as load grows.
 
-Per batch the writer:
+Two committers share :class:`BatchWriter`, which does the database work of one batch:
+
+- under ``tallyroom serve`` every web worker sends its batches to one **writer process**
+  (:mod:`tallyroom.web.writer`), which merges the batches of all workers into one
+  transaction; the web workers do all the CPU work of checking in parallel;
+- :class:`GroupCommitter` runs a BatchWriter in a thread of the worker itself (an app made
+  with ``create_app`` without a writer process, or ``serve --writer thread``).
+
+Per batch the BatchWriter:
 
 1. re-checks revocation of the keys used (a key revoked by another worker counts at once);
 2. refuses replays of superseded or annulled protocols and new protocols for a station whose
@@ -24,6 +33,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +46,9 @@ from tallyroom.intake.receipts import ReceiptSigner
 from tallyroom.intake.submission import Checked
 from tallyroom.ledger.checkpoint import Checkpoint, sign_checkpoint
 from tallyroom.ledger.entry import EntryKind, encode_entry
+from tallyroom.protocol.pending import PendingProtocol
 from tallyroom.store import intake as db
-from tallyroom.store.sql import Store, open_store, utcnow
+from tallyroom.store.sql import Appended, Store, open_store, utcnow
 
 log = logging.getLogger("tallyroom.intake")
 _encoder = msgspec.json.Encoder()
@@ -49,78 +60,103 @@ class Answer:
     body: bytes
 
 
+class Submission(msgspec.Struct, array_like=True, tag="s"):
+    """What the writer needs of one checked submission (it crosses a socket as msgpack)."""
+
+    received_at: str
+    key_id: str
+    station: str
+    contest: str
+    count_kind: str
+    contest_idx: int
+    station_idx: int
+    counts: list[int]
+    warnings: list[dict[str, Any]]
+    payload: bytes
+    body_sha256: str
+    entry: bytes
+    leaf: bytes
+
+    @classmethod
+    def of(cls, received_at: str, checked: Checked) -> Submission:
+        p, body = checked.pending, checked.body
+        return cls(
+            received_at, checked.key_id, body.station, body.contest, str(body.count_kind),
+            p.contest, p.station, list(p.counts), list(p.warnings), p.payload, p.body_sha256,
+            p.entry, p.leaf,
+        )
+
+    def pending(self) -> PendingProtocol:
+        return PendingProtocol(
+            self.contest_idx, self.station_idx, self.count_kind, self.counts, self.warnings,
+            self.payload, self.body_sha256,
+            self.entry or encode_entry(EntryKind.PROTOCOL, self.payload), self.leaf,
+        )
+
+
+class Attempt(msgspec.Struct, array_like=True, tag="j"):
+    """The journal line of an attempt refused before it reached the writer."""
+
+    row: tuple[Any, ...]
+
+
+Item = Submission | Attempt
+
+
 @dataclass(slots=True)
 class Job:
-    received_at: str
-    checked: Checked | None = None
-    line: JournalLine | None = None
+    item: Item
     future: asyncio.Future[Answer] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-def _rejected(job: Job, rej: Rejection) -> tuple[Answer, tuple[Any, ...]]:
-    assert job.checked is not None
-    body = job.checked.body
+def submission_job(received_at: str, checked: Checked) -> Job:
+    return Job(Submission.of(received_at, checked))
+
+
+def journal_job(line: JournalLine) -> Job:
+    return Job(Attempt(line.row()))
+
+
+def now() -> str:
+    return utcnow()
+
+
+ACK = Answer(204, b"")
+
+
+def unavailable() -> Answer:
+    busy = Rejection(
+        503, "store-unavailable",
+        "the store could not commit this submission; nothing was recorded, retry", None,
+    )
+    return Answer(503, _encoder.encode(busy.body()))
+
+
+def _rejected(s: Submission, rej: Rejection) -> tuple[Answer, tuple[Any, ...]]:
     line = JournalLine(
-        job.received_at, body.station, job.checked.key_id, Outcome.REJECTED, rej.reason,
-        rej.status, rej.message, None, job.checked.pending.body_sha256,
+        s.received_at, s.station, s.key_id, Outcome.REJECTED, rej.reason,
+        rej.status, rej.message, None, s.body_sha256,
     )
     return Answer(rej.status, _encoder.encode(rej.body())), line.row()
 
 
-class GroupCommitter:
-    def __init__(self, url: str, signer: ReceiptSigner, max_batch: int = 1000) -> None:
+class BatchWriter:
+    """The database work of one batch, on one store connection (not thread-safe)."""
+
+    def __init__(self, url: str, signer: ReceiptSigner, store: Store | None = None) -> None:
         self._url = url
         self._signer = signer
-        self.max_batch = max_batch
-        self._queue: asyncio.Queue[Job] = asyncio.Queue()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tallyroom-writer")
-        self._store: Store | None = None
-        self._task: asyncio.Task[None] | None = None
-        #: Called with key ids found revoked, so the worker's key cache learns of it.
-        self.on_revoked: Any = None
+        self._store: Store | None = store
         self.batches = 0
+        self.items = 0
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._pump(), name="tallyroom-group-commit")
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self._url)
+        return self._store
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._executor.shutdown(wait=True)
-        if self._store is not None:
-            self._store.close()
-
-    async def submit(self, job: Job) -> Answer:
-        self._queue.put_nowait(job)
-        return await asyncio.shield(job.future)
-
-    async def _pump(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    break
-            try:
-                answers = await loop.run_in_executor(self._executor, self._commit_batch, batch)
-            except Exception:
-                log.exception("intake batch of %d failed; answering 503", len(batch))
-                self._reset_store()
-                busy = Rejection(
-                    503, "store-unavailable",
-                    "the store could not commit this submission; nothing was recorded, retry",
-                    None,
-                )
-                answers = [Answer(503, _encoder.encode(busy.body()))] * len(batch)
-            for job, answer in zip(batch, answers, strict=True):
-                if not job.future.done():
-                    job.future.set_result(answer)
-
-    def _reset_store(self) -> None:
+    def reset(self) -> None:
+        """Drop the connection after a failure; the next batch opens a new one."""
         store, self._store = self._store, None
         if store is not None:
             try:
@@ -129,51 +165,52 @@ class GroupCommitter:
             except Exception:
                 log.warning("closing the writer connection failed", exc_info=True)
 
-    def _writer_store(self) -> Store:
-        if self._store is None:
-            self._store = open_store(self._url)
-        return self._store
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
-    # -- the writer thread ---------------------------------------------------------------
+    def commit(self, items: Sequence[Item]) -> tuple[list[Answer], set[str]]:
+        """Commit one batch; the answers in the items' order and the key ids found revoked.
 
-    def _commit_batch(self, jobs: list[Job]) -> list[Answer]:
-        store = self._writer_store()
+        Raises if the store fails; then nothing of the batch's second transaction is
+        recorded (the first may be: its protocols are durable and a resend gets a receipt).
+        """
+        store = self.store()
         self.batches += 1
-        answers: list[Answer | None] = [None] * len(jobs)
+        self.items += len(items)
+        answers: list[Answer | None] = [None] * len(items)
         journal: list[tuple[Any, ...]] = []
         todo: list[int] = []
-        for i, job in enumerate(jobs):
-            if job.checked is None:
-                assert job.line is not None
-                journal.append(job.line.row())
+        for i, item in enumerate(items):
+            if isinstance(item, Attempt):
+                journal.append(item.row)
             else:
                 todo.append(i)
+        subs: list[Submission] = [items[i] for i in todo]  # type: ignore[misc]
+        revoked: set[str] = set()
         if todo:
-            todo = self._screen(store, jobs, todo, answers, journal)
-        results = store.append_protocols([jobs[i].checked.pending for i in todo]) if todo else []  # type: ignore[union-attr]
+            todo, revoked = self._screen(store, items, todo, answers, journal)
+            subs = [items[i] for i in todo]  # type: ignore[misc]
+        results = store.append_protocols([s.pending() for s in subs]) if subs else []
         # Which entries need a receipt, and which of those lack a stored one.
         wanted = sorted({r.ledger_index for r in results if r.status in ("new", "duplicate")})
         stored = db.receipts_for(store, [r.ledger_index for r in results if r.status == "duplicate"])
         new_entries: dict[int, tuple[bytes, str]] = {}
-        for i, r in zip(todo, results, strict=True):
-            if r.status == "new":
-                pending = jobs[i].checked.pending  # type: ignore[union-attr]
-                new_entries[r.ledger_index] = (
-                    encode_entry(EntryKind.PROTOCOL, pending.payload), pending.body_sha256
-                )
-        missing = [idx for idx in wanted if idx not in stored]
         conflicts: list[db.HeldConflict] = []
-        for i, r in zip(todo, results, strict=True):
-            if r.status == "conflict":
-                c = jobs[i].checked
-                assert c is not None
+        for s, r in zip(subs, results, strict=True):
+            if r.status == "new":
+                new_entries[r.ledger_index] = (
+                    s.entry or encode_entry(EntryKind.PROTOCOL, s.payload), s.body_sha256
+                )
+            elif r.status == "conflict":
                 conflicts.append(
                     db.HeldConflict(
-                        c.body.station, c.body.contest, str(c.body.count_kind), c.key_id,
-                        r.ledger_index, c.pending.body_sha256, c.pending.payload,
-                        jobs[i].received_at,
+                        s.station, s.contest, s.count_kind, s.key_id, r.ledger_index,
+                        s.body_sha256, s.payload, s.received_at,
                     )
                 )
+        missing = [idx for idx in wanted if idx not in stored]
         note = b""
         cp: Checkpoint | None = None
         if missing:
@@ -193,11 +230,11 @@ class GroupCommitter:
                 db.put_receipts_in_tx(store, made)
                 receipts.update(db.receipts_in_tx(store, missing))
             held = db.hold_conflicts_in_tx(store, conflicts)
-            for i, r in zip(todo, results, strict=True):
-                answers[i], line = self._answer(jobs[i], r, receipts, held)
+            for i, s, r in zip(todo, subs, results, strict=True):
+                answers[i], line = self._answer(s, r, receipts, held)
                 journal.append(line)
             db.journal_in_tx(store, journal)
-        return [a if a is not None else Answer(204, b"") for a in answers]
+        return [a if a is not None else ACK for a in answers], revoked
 
     def _old_entry(self, store: Store, idx: int) -> tuple[bytes, str]:
         """An entry committed earlier (another batch, worker or an import) without receipt."""
@@ -210,30 +247,24 @@ class GroupCommitter:
     def _screen(
         self,
         store: Store,
-        jobs: list[Job],
+        items: Sequence[Item],
         todo: list[int],
         answers: list[Answer | None],
         journal: list[tuple[Any, ...]],
-    ) -> list[int]:
+    ) -> tuple[list[int], set[str]]:
         """Revoked keys, replays of replaced protocols, submissions to annulled results."""
-        checked = [jobs[i].checked for i in todo]
-        revoked = db.revoked_among(store, sorted({c.key_id for c in checked if c is not None}))
-        if revoked and self.on_revoked is not None:
-            for kid in revoked:
-                self.on_revoked(kid)
-        keys = [(c.body.station, c.body.contest, str(c.body.count_kind)) for c in checked if c]
-        prior = db.non_active_for(store, keys)
+        subs: list[Submission] = [items[i] for i in todo]  # type: ignore[misc]
+        revoked = db.revoked_among(store, sorted({s.key_id for s in subs}))
+        prior = db.non_active_for(store, [(s.station, s.contest, s.count_kind) for s in subs])
         keep: list[int] = []
-        for i in todo:
-            c = jobs[i].checked
-            assert c is not None
+        for i, s in zip(todo, subs, strict=True):
             rej: Rejection | None = None
-            if c.key_id in revoked:
-                rej = Rejection(403, "revoked-key", f'key "{c.key_id}" has been revoked',
+            if s.key_id in revoked:
+                rej = Rejection(403, "revoked-key", f'key "{s.key_id}" has been revoked',
                                 "X-Tallyroom-Key-Id")
             else:
-                rows = prior.get((c.body.station, c.body.contest, str(c.body.count_kind)), [])
-                same = [r for r in rows if r[2] == c.pending.body_sha256]
+                rows = prior.get((s.station, s.contest, s.count_kind), [])
+                same = [r for r in rows if r[2] == s.body_sha256]
                 if same:
                     idx, status, _sha = same[0]
                     rej = Rejection(
@@ -246,28 +277,25 @@ class GroupCommitter:
                     idx = max(r[0] for r in rows if r[1] == "annulled")
                     rej = Rejection(
                         409, "annulled",
-                        f"the result of station {c.body.station} in {c.body.contest} "
-                        f"({c.body.count_kind}) was annulled; submissions are closed",
+                        f"the result of station {s.station} in {s.contest} "
+                        f"({s.count_kind}) was annulled; submissions are closed",
                         "station", extra={"existing_index": idx},
                     )
             if rej is None:
                 keep.append(i)
             else:
-                answers[i], line = _rejected(jobs[i], rej)
+                answers[i], line = _rejected(s, rej)
                 journal.append(line)
-        return keep
+        return keep, revoked
 
     def _answer(
         self,
-        job: Job,
-        r: Any,
+        s: Submission,
+        r: Appended,
         receipts: dict[int, str],
         held: dict[tuple[str, str, str, str], int],
     ) -> tuple[Answer, tuple[Any, ...]]:
-        c = job.checked
-        assert c is not None
-        station, contest, kind = c.body.station, c.body.contest, str(c.body.count_kind)
-        sha = c.pending.body_sha256
+        station, contest, kind, sha = s.station, s.contest, s.count_kind, s.body_sha256
         if r.status == "conflict":
             cid = held[(station, contest, kind, sha)]
             rej = Rejection(
@@ -278,25 +306,76 @@ class GroupCommitter:
                 "body",
                 extra={"existing_index": r.ledger_index, "conflict_id": cid},
             )
-            line = JournalLine(job.received_at, station, c.key_id, Outcome.CONFLICT, "conflict",
+            line = JournalLine(s.received_at, station, s.key_id, Outcome.CONFLICT, "conflict",
                                409, rej.message, r.ledger_index, sha)
             return Answer(409, _encoder.encode(rej.body())), line.row()
         new = r.status == "new"
         receipt = receipts[r.ledger_index]
         body = (
             b'{"status":"' + (b"accepted" if new else b"duplicate") + b'","receipt":'
-            + receipt.encode() + b',"warnings":' + _encoder.encode(list(c.pending.warnings)) + b"}"
+            + receipt.encode() + b',"warnings":' + _encoder.encode(s.warnings) + b"}"
         )
         outcome = Outcome.ACCEPTED if new else Outcome.DUPLICATE
         status = 201 if new else 200
-        line = JournalLine(job.received_at, station, c.key_id, outcome, None, status,
+        line = JournalLine(s.received_at, station, s.key_id, outcome, None, status,
                            f"ledger index {r.ledger_index}", r.ledger_index, sha)
         return Answer(status, body), line.row()
 
 
-def journal_job(line: JournalLine) -> Job:
-    return Job(received_at=line.at, line=line)
+class GroupCommitter:
+    """Group commit inside one worker: an asyncio queue and one writer thread.
 
+    The writer thread shares the worker's interpreter lock with the event loop; under
+    ``tallyroom serve`` the writer process (:mod:`tallyroom.web.writer`) is used instead.
+    """
 
-def now() -> str:
-    return utcnow()
+    def __init__(self, url: str, signer: ReceiptSigner, max_batch: int = 1000) -> None:
+        self.max_batch = max_batch
+        self._writer = BatchWriter(url, signer)
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tallyroom-writer")
+        self._task: asyncio.Task[None] | None = None
+        #: Called with key ids found revoked, so the worker's key cache learns of it.
+        self.on_revoked: Any = None
+
+    @property
+    def batches(self) -> int:
+        return self._writer.batches
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._pump(), name="tallyroom-group-commit")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._executor.shutdown(wait=True)
+        self._writer.close()
+
+    async def submit(self, job: Job) -> Answer:
+        self._queue.put_nowait(job)
+        return await asyncio.shield(job.future)
+
+    async def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            items = [job.item for job in batch]
+            try:
+                answers, revoked = await loop.run_in_executor(self._executor, self._writer.commit, items)
+            except Exception:
+                log.exception("intake batch of %d failed; answering 503", len(batch))
+                self._writer.reset()
+                answers, revoked = [unavailable()] * len(batch), set()
+            if revoked and self.on_revoked is not None:
+                for kid in revoked:
+                    self.on_revoked(kid)
+            for job, answer in zip(batch, answers, strict=True):
+                if not job.future.done():
+                    job.future.set_result(answer)

@@ -8,6 +8,7 @@ import hashlib
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from tallyroom.intake.errors import Rejection, clip
 from tallyroom.intake.images import MAX_IMAGE_BYTES, sniff
@@ -17,8 +18,8 @@ from tallyroom.intake.submission import RegisteredKey, authenticate, check_body,
 from tallyroom.intake.tokens import Permission
 from tallyroom.store import intake as db
 from tallyroom.store.sql import utcnow
-from tallyroom.web.body import ClientGone, read_body
-from tallyroom.web.commit import Job, journal_job
+from tallyroom.web.body import ClientGone, read_asgi_body, read_body
+from tallyroom.web.commit import journal_job, submission_job
 from tallyroom.web.responses import error_response, json_response
 from tallyroom.web.state import IntakeState
 
@@ -50,14 +51,29 @@ def _claimed_station(state: IntakeState, key: RegisteredKey | None, raw: bytes |
 
 
 async def submit_protocol(request: Request) -> Response:
-    state = _state(request)
+    h = request.headers
+    return await submit(
+        _state(request), h.get(KEY_ID_HEADER), h.get(SIGNATURE_HEADER), h.get("content-length"),
+        request.receive,
+    )
+
+
+async def submit(
+    state: IntakeState,
+    key_hdr: str | None,
+    sig_hdr: str | None,
+    content_length: str | None,
+    receive: Receive,
+) -> Response:
+    """``POST /api/v1/protocols`` from its headers and the raw ASGI ``receive`` (so the
+    server's fast path, :class:`tallyroom.web.app.FastIntake`, can call it without building
+    a Starlette request)."""
     received_at = utcnow()
     raw: bytes | None = None
     key: RegisteredKey | None = None
-    key_hdr = request.headers.get(KEY_ID_HEADER)
     try:
-        raw = await read_body(request, state.config.max_body)
-        key_id, signature = signature_headers(key_hdr, request.headers.get(SIGNATURE_HEADER))
+        raw = await read_asgi_body(content_length, receive, state.config.max_body)
+        key_id, signature = signature_headers(key_hdr, sig_hdr)
         key = await state.keys.get(key_id)
         key = authenticate(key, key_id, signature, raw)
         envelope = {
@@ -82,7 +98,7 @@ async def submit_protocol(request: Request) -> Response:
         )
         await state.committer.submit(journal_job(line))
         return error_response(rej)
-    answer = await state.committer.submit(Job(received_at=received_at, checked=checked))
+    answer = await state.committer.submit(submission_job(received_at, checked))
     return Response(answer.body, answer.status, media_type="application/json")
 
 

@@ -1,9 +1,14 @@
-"""Run the app under Granian (default) or uvicorn, with N worker processes, and the publisher.
+"""Run the app under uvicorn (default) or Granian, with N web workers, one writer process
+and the publisher.
 
 Workers import ``tallyroom.web.app:app_from_env``; the store URL and commission key path
-travel in the environment (``TALLYROOM_DB``, ``TALLYROOM_COMMISSION_KEY``). Every worker has
-its own group committer and writer connection; appends from all of them serialise on the
-ledger head row (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``SELECT … FOR UPDATE``).
+travel in the environment (``TALLYROOM_DB``, ``TALLYROOM_COMMISSION_KEY``). The web workers
+check submissions in parallel and send them to one writer process
+(:mod:`tallyroom.web.writer`, its socket in ``TALLYROOM_WRITER_SOCKET``) that commits the
+batches of all of them together; it is started before the workers, started again if it
+dies, and stopped after them. With ``--writer thread`` each worker commits its own batches
+in a thread instead. Either way appends serialise on the ledger head row (SQLite ``BEGIN
+IMMEDIATE``, PostgreSQL ``SELECT … FOR UPDATE``), so several servers on one store are safe.
 
 With a publish folder (``tallyroom serve --publish-dir DIR``) the workers also serve the
 published site (``TALLYROOM_PUBLISH_DIR``), and one publisher process beside them builds a
@@ -17,11 +22,14 @@ server is killed (it watches its parent).
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -48,16 +56,45 @@ def run(
     server: str = "granian",
     log_level: str = "warning",
     publish: PublishPlan | None = None,
+    writer: WriterPlan | None = None,
 ) -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    from tallyroom.web.writer import SOCKET_ENV
+
+    writer_sup = WriterSupervisor(writer) if writer is not None else None
+    if writer_sup is not None:
+        writer_sup.start()
+        os.environ[SOCKET_ENV] = str(writer_sup.socket)
+    else:
+        os.environ.pop(SOCKET_ENV, None)
     supervisor = PublisherSupervisor(publish) if publish is not None else None
-    if supervisor is not None:
-        supervisor.start()
+    # A single uvicorn worker shuts down gracefully on SIGTERM, then raises the signal again
+    # under the handler it found: this one, so the writer and publisher are stopped below
+    # (under the default handler the process would die on the spot and leave them behind).
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    terminated = False
     try:
+        if supervisor is not None:
+            supervisor.start()
         _serve(host, port, workers, server, log_level)
+    except _Terminated:
+        terminated = True
     finally:
         if supervisor is not None:
             supervisor.stop()
+        if writer_sup is not None:
+            writer_sup.stop()  # after the web workers: their last batches are answered
+        signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        signal.raise_signal(signal.SIGTERM)  # end as a process stopped by SIGTERM does
+
+
+class _Terminated(Exception):
+    """SIGTERM reached the server process."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated()
 
 
 def _serve(host: str, port: int, workers: int, server: str, log_level: str) -> None:
@@ -93,6 +130,97 @@ def _serve(host: str, port: int, workers: int, server: str, log_level: str) -> N
         log_level=LogLevels(log_level),
         backlog=4096,
     ).serve()
+
+
+# -- the writer process ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriterPlan:
+    """What the writer process needs: the store, the commission key, the batch limit."""
+
+    db: str
+    commission_key: Path
+    max_batch: int = 1000
+
+
+class WriterSupervisor:
+    """Keeps one writer process (:mod:`tallyroom.web.writer`) running while the server runs.
+
+    Its socket lives in a fresh folder of mode 0700. A writer that dies is started again
+    at once (then after up to 5 s if it keeps dying); meanwhile the workers answer 503
+    ``store-unavailable``, which devices retry.
+    """
+
+    MAX_BACKOFF = 5.0
+
+    PREFIX = "tallyroom-writer-"
+
+    def __init__(self, plan: WriterPlan) -> None:
+        self.plan = plan
+        _remove_stale_folders(self.PREFIX)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-"))
+        self.socket = self.folder / "writer.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="tallyroom-writer-watch", daemon=True)
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        cmd = [
+            sys.executable, "-m", "tallyroom.web.writer", str(self.socket), self.plan.db,
+            str(self.plan.commission_key), str(self.plan.max_batch), str(os.getpid()),
+        ]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+
+    def _watch(self) -> None:
+        backoff = 0.0
+        while not self._stop.wait(0.2):
+            proc = self.proc
+            if proc is None or proc.poll() is None:
+                continue
+            print(
+                f"tallyroom: the writer process exited with code {proc.returncode}; "
+                "starting it again",
+                file=sys.stderr, flush=True,
+            )
+            if self._stop.wait(backoff):
+                return
+            backoff = min(self.MAX_BACKOFF, backoff * 2 or 0.5)
+            self.restarts += 1
+            self._spawn()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()  # it finishes the batch in hand, then exits
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.folder)
+
+
+def _remove_stale_folders(prefix: str) -> None:
+    """Socket folders of servers that were killed (SIGKILL leaves no chance to clean up):
+    ours, named after a process id that no longer runs."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = folder.name[len(prefix):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
 
 
 # -- the publisher beside the server ---------------------------------------------------------

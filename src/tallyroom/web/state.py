@@ -15,6 +15,7 @@ from tallyroom.web.body import MAX_PROTOCOL_BYTES
 from tallyroom.web.commit import GroupCommitter
 from tallyroom.web.keycache import KeyCache
 from tallyroom.web.reader import Reader
+from tallyroom.web.writer import SOCKET_ENV, RemoteCommitter
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class ServerConfig:
     commission_key: Path
     max_body: int = MAX_PROTOCOL_BYTES
     max_batch: int = 1000
+    #: The writer process's socket (``tallyroom serve``); None: commit in a thread here.
+    writer_socket: str | None = None
 
     @classmethod
     def from_env(cls) -> ServerConfig:
@@ -33,6 +36,7 @@ class ServerConfig:
             db=db,
             commission_key=key_path(db),
             max_batch=int(os.environ.get("TALLYROOM_MAX_BATCH", "1000")),
+            writer_socket=os.environ.get(SOCKET_ENV) or None,
         )
 
 
@@ -53,14 +57,19 @@ class IntakeState:
         self.signer = ReceiptSigner(self.origin, name, key)
         self.keys = KeyCache(self.reader)
         self.keys.load_all(store)
-        self.committer = GroupCommitter(config.db, self.signer, config.max_batch)
+        self.committer: GroupCommitter | RemoteCommitter
+        if config.writer_socket:
+            self.committer = RemoteCommitter(config.writer_socket, config.max_batch)
+        else:
+            self.committer = GroupCommitter(config.db, self.signer, config.max_batch)
         self.committer.on_revoked = self.keys.mark_revoked
 
     async def start(self) -> None:
-        # The writer thread and the event loop share the GIL; a short switch interval keeps
-        # the loop answering while the writer works (the default 5 ms stalls every request
-        # behind a batch). Measured in benchmarks/bench_intake.py.
-        sys.setswitchinterval(float(os.environ.get("TALLYROOM_SWITCH_INTERVAL", "0.0005")))
+        if isinstance(self.committer, GroupCommitter):
+            # The writer thread and the event loop share the GIL; a short switch interval
+            # keeps the loop answering while the writer works (the default 5 ms stalls every
+            # request behind a batch). Measured in benchmarks/bench_intake.py.
+            sys.setswitchinterval(float(os.environ.get("TALLYROOM_SWITCH_INTERVAL", "0.0005")))
         await self.committer.start()
 
     async def stop(self) -> None:
