@@ -9,6 +9,7 @@ Usage: python benchmarks/bench_million.py [--stations N] [--dir DIR]
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -27,17 +28,24 @@ TALLYROOM = str(Path(sys.executable).with_name("tallyroom"))
 
 
 def stage(name: str, *args: str) -> tuple[float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run one `tallyroom` command; print its wall and CPU time (with its worker processes),
+    the load average when it started, and the peak resident memory of the process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
     t = time.perf_counter()
     r = subprocess.run([TALLYROOM, *args], capture_output=True, text=True)
     dt = time.perf_counter() - t
     if r.returncode != 0:
         print(r.stdout, r.stderr)
         raise SystemExit(f"{name} failed")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     # ru_maxrss of children is the largest of any child so far: report it only when it grew.
-    mib = max(peak, before) / 1024
-    print(f"{name:<32} {dt:7.1f} s   peak {mib:7.0f} MiB   {r.stdout.strip().splitlines()[-1][:120]}")
+    mib = max(after.ru_maxrss, before.ru_maxrss) / 1024
+    print(
+        f"{name:<16} {dt:7.1f} s  CPU {cpu:6.1f} s  load {load:4.1f}  peak {mib:6.0f} MiB  "
+        f"{r.stdout.strip().splitlines()[-1][:100]}"
+    )
     return dt, mib
 
 

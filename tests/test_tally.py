@@ -141,3 +141,138 @@ def test_row_states_its_base(election: CompiledElection) -> None:
     assert d["percent_base"]["value"] == d["took_part"] == took_part
     for c in d["choices"]:
         assert c["percent"] == percent(c["votes"], took_part)
+
+
+def _rebuild_one_by_one(
+    election: CompiledElection, entries: list[tuple[int, bytes]]
+) -> dict[object, object]:
+    """What `rebuild` folds, entry by entry the plain way (dict lines, one decode each)."""
+    import msgspec
+
+    from tallyroom.ledger.entry import EntryKind, encode_entry
+    from tallyroom.tally.rebuild import RebuildError
+
+    class Counted(msgspec.Struct):
+        station: str
+        contest: str
+        count_kind: str
+        lines: dict[str, int]
+
+    header = encode_entry(EntryKind.PROTOCOL, b"")
+    active: dict[object, object] = {}
+    for idx, data in entries:
+        if not data.startswith(header):
+            continue
+        body = msgspec.json.decode(data[data.index(b"\n", len(header)) + 1 :], type=Counted)
+        contest = election.contests[election.contest_index[body.contest]]
+        counts = [0] * len(contest.line_ids)
+        for name, value in body.lines.items():
+            counts[contest.line_index[name]] = value
+        key = (contest.index, election.station_index[body.station], body.count_kind)
+        if key in active:
+            raise RebuildError(f"entry {idx}")
+        active[key] = (idx, counts)
+    return active
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_rebuild_decodes_runs_as_entries_one_by_one(election: CompiledElection, seed: int) -> None:
+    """Runs of entries decoded a list at a time (the contest guessed, lines as a struct) give
+    what decoding each entry on its own gives: lines in any order, several contests mixed."""
+    from tallyroom.ledger.entry import EntryKind, encode_entry
+    from tallyroom.protocol.model import ProtocolBody, encode_body
+    from tallyroom.protocol.pending import protocol_payload
+    from tallyroom.tally.rebuild import rebuild
+
+    rng = random.Random(seed)
+    entries = [(0, encode_entry(EntryKind.DEFINITION, b"{}"))]
+    for contest, station, kind, counts in _protocols(election, seed):
+        c = election.contests[contest]
+        lines = dict(zip(c.line_ids, counts, strict=True))
+        if rng.random() < 0.3:
+            items = list(lines.items())
+            rng.shuffle(items)
+            lines = dict(items)
+        body = ProtocolBody(
+            election=election.sha256,
+            station=election.stations[station].id,
+            contest=c.id,
+            count_kind=kind,
+            lines=lines,
+        )
+        payload = protocol_payload({}, encode_body(body))
+        entries.append((len(entries), encode_entry(EntryKind.PROTOCOL, payload)))
+        if rng.random() < 0.1:
+            entries.append((len(entries), encode_entry(EntryKind.CHECKPOINT, b"note")))
+    rebuilt = rebuild(election, entries)
+    assert rebuilt.active == _rebuild_one_by_one(election, entries[1:])
+    assert rebuilt.protocols == len(rebuilt.active)
+    expected = Tally(election)
+    expected.apply_batch((c, s, k, v[1]) for (c, s, k), v in rebuilt.active.items())
+    one_by_one = Tally(election)
+    for (c, s, k), (_i, counts) in rebuilt.active.items():
+        one_by_one.apply(c, s, k, counts)
+    assert rebuilt.tally.nonzero() == one_by_one.nonzero()
+
+
+TWIN_CONTESTS = """
+election: {id: twins, name: Twins, date: "2021-11-28", country: KG}
+profile: kyrgyzstan
+hierarchies: [{id: admin, name: Regions}]
+areas:
+  - {id: kg, name: Kyrgyzstan, hierarchy: admin, kind: country}
+  - {id: a, name: A, hierarchy: admin, parent: kg, kind: oblast}
+stations:
+  - {id: "1", name: One, areas: [a], registered: 1000}
+  - {id: "2", name: Two, areas: [a], registered: 1000}
+contests:
+  - {id: first, name: First, kind: candidates, area: kg, form: jogorku-kenesh,
+     choices: [{id: x, name: X}, {id: y, name: Y}]}
+  - {id: second, name: Second, kind: candidates, area: kg, form: jogorku-kenesh,
+     choices: [{id: x, name: X}, {id: y, name: Y}]}
+"""
+
+
+def _entry(election: CompiledElection, contest: str, station: str, kind: str, seed: int) -> bytes:
+    from tallyroom.ledger.entry import EntryKind, encode_entry
+    from tallyroom.protocol.model import ProtocolBody, encode_body
+    from tallyroom.protocol.pending import protocol_payload
+
+    c = election.contest(contest)
+    lines = kyrgyz_lines(list(c.choice_ids), 1000, random.Random(seed))
+    body = ProtocolBody(
+        election=election.sha256, station=station, contest=contest, count_kind=kind, lines=lines
+    )
+    return encode_entry(EntryKind.PROTOCOL, protocol_payload({}, encode_body(body)))
+
+
+def test_rebuild_tells_contests_with_the_same_lines_apart() -> None:
+    from tallyroom.tally.rebuild import rebuild
+
+    election = compile_election(load_definition(TWIN_CONTESTS.encode()))
+    for entries in (
+        [(1, _entry(election, "first", "1", "hand", 1)), (2, _entry(election, "second", "2", "hand", 2))],
+        [(1, _entry(election, "second", "1", "hand", 1)), (2, _entry(election, "first", "2", "hand", 2))],
+        [
+            (1, _entry(election, "first", "1", "hand", 1)),
+            (2, _entry(election, "second", "1", "hand", 2)),
+            (3, _entry(election, "second", "2", "hand", 3)),
+            (4, _entry(election, "first", "2", "hand", 4)),
+        ],
+    ):
+        assert rebuild(election, entries).active == _rebuild_one_by_one(election, entries)
+
+
+def test_rebuild_refuses_a_second_protocol_in_a_run() -> None:
+    from tallyroom.tally.rebuild import RebuildError, rebuild
+
+    election = compile_election(load_definition(TWIN_CONTESTS.encode()))
+    first = _entry(election, "first", "1", "hand", 1)
+    other = _entry(election, "first", "2", "hand", 2)
+    again = _entry(election, "first", "1", "hand", 3)
+    for entries in ([(1, first), (2, other), (3, again)], [(1, first), (2, first)]):
+        with pytest.raises(RebuildError, match=r"ledger entry \d+: a second hand protocol for station 1"):
+            rebuild(election, entries)
+    # A second protocol of another count kind is no conflict.
+    assert len(rebuild(election, [(1, first), (2, _entry(election, "first", "1", "machine", 3))]).active) == 2

@@ -372,14 +372,14 @@ def ledger_checkpoint(ctx: Ctx) -> None:
 @pass_ctx
 def rebuild(ctx: Ctx, check: bool) -> None:
     """Recompute every tally from the ledger and replace the running totals with it."""
+    from tallyroom.store.rebuild import rebuild_store
     from tallyroom.tally.rebuild import RebuildError
-    from tallyroom.tally.rebuild import rebuild as do_rebuild
 
     store = ctx.store()
     election = ctx.election()
     t0 = time.perf_counter()
     try:
-        rebuilt = do_rebuild(election, ((i, d) for i, _k, d, _h in store.entries()))
+        rebuilt = rebuild_store(store)
     except RebuildError as exc:
         fail(str(exc), 1)
     dt = time.perf_counter() - t0

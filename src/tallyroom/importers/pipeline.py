@@ -34,7 +34,7 @@ from tallyroom.protocol.model import ProtocolBody, Source, encode_body
 from tallyroom.protocol.pending import PendingProtocol, ProtocolBatch, UnknownReference, protocol_payload
 from tallyroom.store.sql import Store
 from tallyroom.tally.rebuild import paused_gc
-from tallyroom.tally.running import Tally, TallyKey, Totals
+from tallyroom.tally.running import Tally, TallyKey, Totals, column_sums
 
 _INT_ONLY = {int}
 
@@ -143,6 +143,7 @@ def _row_ints(text: str, width: int) -> list[int] | None:
     except msgspec.DecodeError:
         return None
     return nums if len(nums) == width else None
+
 
 #: (contest, station, count kind, counts) of each protocol, to sum into the chunk's totals.
 _Vectors = list[tuple[int, int, str, list[int]]]
@@ -466,7 +467,7 @@ class _Appender:
         self.batch = ProtocolBatch()
         self.origin: list[int] = []
         #: The batch's totals as vectors to add up (in C, at flush) and station counts.
-        self.sums: dict[TallyKey, tuple[list[list[int]], list[int]]] = {}
+        self.sums: dict[tuple[int, int, str], tuple[list[list[int]], list[int]]] = {}
 
     def add(self, prepared: Prepared) -> None:
         r = self.report
@@ -477,7 +478,7 @@ class _Appender:
         self.origin += prepared.origin
         sums = self.sums
         for contest, area, kind, reporting, counts in prepared.delta:
-            key = TallyKey(contest, area, kind)
+            key = (contest, area, kind)
             got = sums.get(key)
             if got is None:
                 sums[key] = ([counts], [reporting])
@@ -497,7 +498,8 @@ class _Appender:
         election = self.store.election()
         delta = Tally(election)
         delta.totals = {
-            key: Totals(_column_sums(vecs), sum(reporting)) for key, (vecs, reporting) in self.sums.items()
+            TallyKey(*key): Totals(list(column_sums(vecs)), sum(reporting))
+            for key, (vecs, reporting) in self.sums.items()
         }
         done = self.store.append_batch(self.batch, delta)
         r = self.report
@@ -519,11 +521,6 @@ class _Appender:
         if self.progress is not None:
             self.progress(len(self.batch))
         self.batch, self.origin, self.sums = ProtocolBatch(), [], {}
-
-
-def _column_sums(vectors: list[list[int]]) -> list[int]:
-    """The element-wise sum of equally long vectors, in C (zip + sum)."""
-    return vectors[0] if len(vectors) == 1 else list(map(sum, zip(*vectors, strict=True)))
 
 
 def _finish(store: Store, report: ImportReport) -> ImportReport:
@@ -739,7 +736,7 @@ def import_source(
     try:
         # Objects that exist before the fork are never collected in the workers (the
         # collector is paused and they are frozen), so their pages are never copied.
-        with paused_gc(), multiprocessing.get_context("fork").Pool(n) if parallel else _no_pool() as pool:
+        with paused_gc(), _pool(n) if parallel else _no_pool() as pool:
             bounds = chunk_bounds(source.text, source.start, source.first_row, CHUNK_CHARS)
             rest: tuple[int, int] | None = None
             for (start, _stop, row), got in _results(pool, bounds, n):
@@ -748,7 +745,8 @@ def import_source(
                     break
                 appender.add(got[0])
             if pool is not None:
-                pool.terminate()
+                pool.close()
+                pool.join()
             if rest is not None:
                 for block in source.blocks_from(*rest):
                     appender.add(preparer.prepare(block))
@@ -761,6 +759,22 @@ def import_source(
 @contextlib.contextmanager
 def _no_pool() -> Iterator[None]:
     yield None
+
+
+@contextlib.contextmanager
+def _pool(n: int) -> Iterator[multiprocessing.pool.Pool]:
+    """A pool of `n` forked workers that is always left by `close` and `join`.
+
+    Never `terminate`: a worker killed while it sends a result (megabytes, here) leaves the
+    result queue's lock held, and the pool then waits for it forever. Joining waits for the
+    few chunks still queued (at most a window's worth).
+    """
+    pool = multiprocessing.get_context("fork").Pool(n)
+    try:
+        yield pool
+    finally:
+        pool.close()
+        pool.join()
 
 
 def _results(

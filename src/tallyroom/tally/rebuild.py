@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice, repeat
 from operator import attrgetter
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -102,13 +102,16 @@ def rebuild(election: CompiledElection, entries: Iterable[tuple[int, bytes]]) ->
     Correction entries (two-person decisions) replace the protocol in force with their body
     or, for a dismissed conflict, keep it; annulment entries stop it counting.
     """
-    folder = _Folder(election)
+    folder = Folder(election)
     it = iter(entries)
     with paused_gc():
-        while chunk := list(islice(it, 20_000)):
+        while chunk := list(islice(it, CHUNK)):
             folder.add(chunk)
-        folder.out.tally.apply_batch((c, s, k, v[1]) for (c, s, k), v in folder.out.active.items())
-    return folder.out
+    return folder.finish()
+
+
+#: Entries a rebuild decodes at a time.
+CHUNK = 20_000
 
 
 @contextlib.contextmanager
@@ -141,9 +144,22 @@ _kind_of = attrgetter("count_kind")
 _lines_of = attrgetter("lines")
 
 
-class _Folder:
+#: Protocol entries decoded ahead (`Folder.decode`), one contest: their ledger indices, the
+#: contest, their stations and count kinds, and their counts.
+Decoded = tuple[list[int], int, list[int], list[str], list[list[int]]]
+#: What `Folder.decode` makes of a chunk of entries, in ledger order: runs of protocols it
+#: decoded, and entries left as they are (decisions, other kinds, anything unusual).
+Segment = tuple[Literal["decoded"], Decoded] | tuple[Literal["entries"], list[tuple[int, bytes]]]
+
+
+class Folder:
     """Folds ledger entries in order: runs of protocol entries a list at a time, in C where
-    possible, and entry by entry (`_one`) whenever anything is unusual."""
+    possible, and entry by entry (`_one`) whenever anything is unusual.
+
+    `add` decodes a chunk (`decode`: runs of protocol entries, each run decoded whole or left
+    as entries) and folds it (`add_segments`). A run that decodes whole can only still fail by
+    counting a key twice, and that is reported at the entry where it happens, as entry by entry.
+    """
 
     def __init__(self, election: CompiledElection) -> None:
         self.election = election
@@ -155,18 +171,27 @@ class _Folder:
         self.guess = election.contests[0].id if election.contests else ""
 
     def add(self, chunk: list[tuple[int, bytes]]) -> None:
+        self.add_segments(self.decode(chunk))
+
+    def finish(self) -> Rebuilt:
+        with paused_gc():
+            self.out.tally.apply_batch((c, s, k, v[1]) for (c, s, k), v in self.out.active.items())
+        return self.out
+
+    def decode(self, chunk: list[tuple[int, bytes]]) -> list[Segment]:
+        """Split a chunk into runs of protocol entries, decoded where possible, and the rest."""
+        out: list[Segment] = []
         header = self.header
         start = 0
-        for k, (idx, data) in enumerate(chunk):
+        for k, (_idx, data) in enumerate(chunk):
             if not data.startswith(header):
-                self._run(chunk[start:k])
-                kind, payload = decode_entry(data)  # raises on a malformed entry
-                if kind in (EntryKind.CORRECTION, EntryKind.ANNULMENT):
-                    _apply_decision(self.election, self.out, idx, kind, payload)
-                start = k + 1  # other kinds add no votes
-        self._run(chunk[start:] if start else chunk)
+                self._decode_run(chunk[start:k], out)
+                out.append(("entries", [chunk[k]]))
+                start = k + 1
+        self._decode_run(chunk[start:] if start else chunk, out)
+        return out
 
-    def _run(self, run: list[tuple[int, bytes]]) -> None:
+    def _decode_run(self, run: list[tuple[int, bytes]], out: list[Segment]) -> None:
         """Protocol entries in ledger order, with no other entry between them."""
         if not run:
             return
@@ -191,16 +216,45 @@ class _Folder:
             counts = list(map(list, map(msgspec.structs.astuple, lines)))
             ci = self.election.contest_index[self.guess]
             stations = list(map(self.election.station_index.__getitem__, map(_station_of, decoded)))
-            keys = list(zip(repeat(ci), stations, map(_kind_of, decoded)))
-            active = self.out.active
-            if len(set(keys)) != len(keys) or not active.keys().isdisjoint(keys):
-                raise _Slow
+            kinds = list(map(_kind_of, decoded))
         except (msgspec.ValidationError, msgspec.DecodeError, KeyError, _Slow):
-            for idx, data in run:
-                self._one(idx, data)
+            out.append(("entries", run))
             return
-        active.update(zip(keys, zip([i for i, _d in run], counts, strict=True), strict=True))
-        self.out.protocols += len(run)
+        out.append(("decoded", ([i for i, _d in run], ci, stations, kinds, counts)))
+
+    def add_segments(self, segments: list[Segment]) -> None:
+        """Fold decoded runs and plain entries, in ledger order."""
+        for segment in segments:
+            if segment[0] == "decoded":
+                self._fold(*segment[1])
+                continue
+            for idx, data in segment[1]:
+                if data.startswith(self.header):
+                    self._one(idx, data)
+                    continue
+                kind, payload = decode_entry(data)  # raises on a malformed entry
+                if kind in (EntryKind.CORRECTION, EntryKind.ANNULMENT):
+                    _apply_decision(self.election, self.out, idx, kind, payload)
+                # other kinds add no votes
+
+    def _fold(
+        self, idxs: list[int], ci: int, stations: list[int], kinds: list[str], counts: list[list[int]]
+    ) -> None:
+        active = self.out.active
+        keys = list(zip(repeat(ci, len(stations)), stations, kinds, strict=True))
+        if len(set(keys)) != len(keys) or not active.keys().isdisjoint(keys):
+            seen = set(active)
+            for idx, key in zip(idxs, keys, strict=True):
+                if key in seen:
+                    ci, si, kind = key
+                    raise RebuildError(
+                        f"ledger entry {idx}: a second {kind} protocol for station "
+                        f"{self.election.stations[si].id} in {self.election.contests[ci].id} "
+                        "without a correction"
+                    )
+                seen.add(key)
+        active.update(zip(keys, zip(idxs, counts, strict=True), strict=True))
+        self.out.protocols += len(idxs)
 
     def _one(self, idx: int, data: bytes) -> None:
         """One protocol entry, checked and decoded the general way."""

@@ -8,14 +8,18 @@ recount totals live under different keys and are never added together.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tallyroom.definition.compiled import CompiledElection
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class TallyKey:
+class TallyKey(NamedTuple):
+    """(contest index, area index, count kind): a tuple, so hashing and comparing it (millions
+    of times in a fold) happen in C, not in a dataclass's generated Python methods."""
+
     contest: int
     area: int
     count_kind: str
@@ -28,6 +32,13 @@ class Totals:
 
     def copy(self) -> Totals:
         return Totals(list(self.counts), self.reporting)
+
+
+def column_sums(vectors: Sequence[Sequence[int]]) -> Sequence[int]:
+    """The element-wise sum of equally long vectors (zip + sum, in C); a lone one as it is."""
+    if len(vectors) == 1:
+        return vectors[0]
+    return list(map(sum, zip(*vectors, strict=True)))
 
 
 class Tally:
@@ -74,20 +85,33 @@ class Tally:
                     groups[key] = [counts]
                 else:
                     g.append(counts)
-        # Column sums in C (zip + sum) instead of a Python loop per station and line.
-        direct = {
-            key: Totals([sign * x for x in map(sum, zip(*vecs, strict=True))], sign * len(vecs))
-            for key, vecs in groups.items()
-        }
-        for (contest, area, kind), d in direct.items():
-            for anc in e.area_chain[area]:
-                key2 = TallyKey(contest, anc, kind)
-                t = self.totals.get(key2)
-                if t is None:
-                    self.totals[key2] = d.copy()
+        # Column sums in C (zip + sum) instead of a Python loop per station and line: first
+        # per station area, then per area and ancestor over those sums.
+        sums: dict[tuple[int, int, str], list[Sequence[int]]] = {}
+        stations: dict[tuple[int, int, str], int] = {}
+        chain = e.area_chain
+        for (contest, area, kind), vecs in groups.items():
+            total = column_sums(vecs)
+            for anc in chain[area]:
+                key = (contest, anc, kind)
+                got = sums.get(key)
+                if got is None:
+                    sums[key] = [total]
+                    stations[key] = len(vecs)
                 else:
-                    t.counts = [a + b for a, b in zip(t.counts, d.counts, strict=True)]
-                    t.reporting += d.reporting
+                    got.append(total)
+                    stations[key] += len(vecs)
+        totals = self.totals
+        for key, vecs in sums.items():
+            vec = column_sums(vecs)
+            if sign != 1:
+                vec = [sign * x for x in vec]
+            t = totals.get(key)  # type: ignore[call-overload]  # a plain tuple equals its TallyKey
+            if t is None:
+                totals[TallyKey(*key)] = Totals(list(vec), sign * stations[key])
+            else:
+                t.counts = list(map(operator.add, t.counts, vec))
+                t.reporting += sign * stations[key]
         return n
 
     def merge(self, other: Tally) -> None:
