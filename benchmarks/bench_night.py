@@ -2,8 +2,8 @@
 
 For each store this runs `tallyroom simulate`'s engine (tallyroom.simulate.run): it
 generates a Kyrgyz-shaped election of --stations stations (400,000 protocols: two contests,
-machine and hand counts), starts `tallyroom serve --publish-dir` on a loopback port (SQLite:
-one intake worker, the file's single writer; PostgreSQL: --workers), plays the night over
+machine and hand counts), starts `tallyroom serve --publish-dir` on a loopback port
+(--workers web workers and the one writer process, on either store), plays the night over
 --duration seconds with the chosen faults, and reports:
 
 * submissions/s: answered protocol submissions per second over the night, and at its busiest
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "--faults", default="none", help="all | none | light | a list (see tallyroom simulate)"
     )
     parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--workers", type=int, default=3, help="intake workers on PostgreSQL")
+    parser.add_argument("--workers", type=int, default=3, help="intake web workers (both stores)")
     parser.add_argument(
         "--pg",
         default=os.environ.get("TALLYROOM_TEST_POSTGRES_URL"),
@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     with tempfile.TemporaryDirectory(prefix="tallyroom-bench-night-") as tmp:
         if args.store in ("sqlite", "both"):
-            result = night(args, "sqlite", None, 1, Path(tmp) / "sqlite")
-            rows.append(row("SQLite", 1, result))
+            result = night(args, "sqlite", None, args.workers, Path(tmp) / "sqlite")
+            rows.append(row("SQLite", args.workers, result))
             ok = ok and result.ok
         if args.store in ("postgresql", "both"):
             if not args.pg:

@@ -28,7 +28,9 @@ See docs/decisions/0005-publish-snapshots.md for the choices, docs/bulletin.md f
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import functools
 import gc
 import hashlib
 import json
@@ -50,6 +52,7 @@ from tallyroom.ledger.checkpoint import Checkpoint, sign_checkpoint
 from tallyroom.ledger.entry import EntryKind
 from tallyroom.publish import bulletin, exports, nist, sqlite_export
 from tallyroom.publish import gate as gate_mod
+from tallyroom.publish import station_files as station_files_mod
 from tallyroom.publish.audit_view import AuditView
 from tallyroom.publish.files import FileInfo, SnapshotWriter, brotli_available, prestage
 from tallyroom.publish.i18n import LANGUAGES
@@ -173,24 +176,33 @@ def _remove_stale_staging(folder: Path) -> None:
             pass
 
 
-def swap_current(out: Path, number: int) -> None:
-    """Point ``current`` at ``snapshots/<number>`` atomically, then rewrite current.json."""
+def swap_current(out: Path, number: int, known: dict[str, Any] | None = None) -> None:
+    """Point ``current`` at ``snapshots/<number>`` atomically, then rewrite current.json.
+
+    ``known`` gives the snapshot's ledger size, root, publication time and manifest SHA-256
+    (the publisher has them: reading the manifest back costs ~1 s for 400,000 files)."""
     tmp = out / f".current.{os.getpid()}.tmp"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
     os.symlink(f"snapshots/{number}", tmp)
     os.replace(tmp, out / "current")
-    manifest = json.loads((out / "snapshots" / str(number) / "manifest.json").read_bytes())
+    if known is None:
+        raw = (out / "snapshots" / str(number) / "manifest.json").read_bytes()
+        snap = json.loads(raw)["snapshot"]
+        known = {
+            "ledger_size": snap["ledger_size"],
+            "root": snap["root"],
+            "published_at": snap["published_at"],
+            "manifest_sha256": hashlib.sha256(raw).hexdigest(),
+        }
     pointer = {
         "format": "tallyroom-current/1",
         "snapshot": number,
         "path": f"snapshots/{number}/",
-        "ledger_size": manifest["snapshot"]["ledger_size"],
-        "root": manifest["snapshot"]["root"],
-        "published_at": manifest["snapshot"]["published_at"],
-        "manifest_sha256": hashlib.sha256(
-            (out / "snapshots" / str(number) / "manifest.json").read_bytes()
-        ).hexdigest(),
+        "ledger_size": known["ledger_size"],
+        "root": known["root"],
+        "published_at": known["published_at"],
+        "manifest_sha256": known["manifest_sha256"],
     }
     _atomic_write(out / "current.json", exports.json_bytes(pointer))
 
@@ -357,10 +369,10 @@ class Publisher:
         self._previous: _Previous | None = None
         self._snapshots: list[dict[str, Any]] | None = None
         self._prestaged: _Prestage | None = None
-        #: Per leaf hash: the digest of its station record and its lines in the station files.
+        #: Per leaf hash: the digest of its station record.
         self._station_digest: dict[bytes, str] = {}
-        self._station_json: dict[bytes, bytes] = {}
-        self._station_csv: dict[bytes, bytes] = {}
+        #: Where each record lies in the station files of snapshot N: (N, group -> layout).
+        self._station_layouts: tuple[int, dict[str, station_files_mod.Layout]] | None = None
         #: Seat projections by (contest, kind), with the row digests they were made from.
         self._seats: dict[tuple[str, str], tuple[tuple[str, ...], dict[str, Any] | None]] = {}
         #: Per row key: (row object, digest) of the last digest computed.
@@ -638,9 +650,14 @@ class Publisher:
             raise
         final = out / "snapshots" / str(number)
         os.rename(stage, final)
-        swap_current(out, number)
+        manifest_sha = w.files["manifest.json"].sha256  # the SHA-256 of the bytes written
+        listed = self._snapshots[-1] if self._snapshots else None
+        known = None
+        if listed is not None and listed["number"] == number:
+            known = {k: listed[k] for k in ("ledger_size", "root", "published_at")}
+            known["manifest_sha256"] = manifest_sha
+        swap_current(out, number, known)
         lap("swap")
-        manifest_sha = hashlib.sha256((final / "manifest.json").read_bytes()).hexdigest()
         self.store.append_entry(
             EntryKind.SNAPSHOT,
             exports.json_bytes(
@@ -871,8 +888,7 @@ class Publisher:
             todo.append(job)
         rendered = len(todo) + 1  # and the downloads page, made after the exports
         lap("plan-pages")
-        render = start_render(site, w, todo, snapshot, self.workers)
-        lap("start-pages")
+        render = Rendering(site, w, todo, snapshot, self.workers, results)
         try:
             return self._write_rest(
                 w,
@@ -957,8 +973,14 @@ class Publisher:
         old_groups = prev_state.groups if prev_state else {}
         station_files = []
         written_groups: list[str] = []
+        memo = self._station_layouts
+        old_layouts: dict[str, station_files_mod.Layout] = {}
+        hooked = self.display_hook is not None
+        if memo is not None and prev_state is not None and memo[0] == prev_state.number and not hooked:
+            old_layouts = memo[1]
+        layouts: dict[str, station_files_mod.Layout] = {}
         for g, rows in sorted(groups.items()):
-            pair = (f"data/stations/{g}.json", f"data/csv/stations/{g}.csv")
+            pair = station_files_mod.paths(g)
             station_files.append(pair[0])
             if (
                 prev_dir is not None
@@ -967,34 +989,18 @@ class Publisher:
             ):
                 for r in pair:
                     w.link(prev_dir, r, prev_files[r])
+                if g in old_layouts:
+                    layouts[g] = old_layouts[g]
                 continue
             written_groups.append(pair[0])
-            w.write(pair[0], exports.stations_json_from(g, self._parts(rows, self._station_json, election)))
-            w.write(pair[1], exports.stations_csv_from(self._parts(rows, self._station_csv, election)))
-        lap("export-stations")
-        w.put(
-            "data/results.json",
-            exports.json_bytes(
-                exports.results_document(election, results, snapshot, seat_docs, station_files)
-            ),
-        )
-        lap("export-results")
-        for level, data in exports.csv_levels(election, results).items():
-            w.put(f"data/csv/{level}.csv", data)
-        lap("export-csv")
-        recon = exports.reconciliation_document(results, snapshot)
-        w.put("data/reconciliation.json", exports.json_bytes(recon))
-        w.put("data/reconciliation.csv", exports.reconciliation_csv(results))
-        lap("export-reconciliation")
-        for (cid, kind), doc in sorted(seats.items()):
-            w.put(f"api/v1/results/seats/{cid}/{kind}.json", exports.json_bytes(doc))
-        w.write("changes.json", exports.json_bytes(changes))
-        for kind in sorted({k for ks in results.kinds.values() for k in ks}):
-            w.put(
-                f"data/nist-err-{kind}.json",
-                exports.json_bytes(nist.election_report(election, results, kind, snapshot)),
+            json_data, csv_data, layouts[g] = station_files_mod.make(
+                election, g, rows, old_layouts.get(g), prev_dir, prev_files
             )
-        lap("export-nist")
+            w.write(pair[0], json_data)
+            w.write(pair[1], csv_data)
+            del json_data, csv_data
+        self._station_layouts = None if hooked else (number, layouts)
+        lap("export-stations")
         old_rows = prev_state.rows if prev_state else {}
         old_stations = prev_state.stations if prev_state else {}
         prev_db = prev_dir / "data/tallyroom.sqlite" if prev_dir is not None else None
@@ -1019,8 +1025,37 @@ class Publisher:
             )
             w.adopt("data/tallyroom.sqlite")
         else:
-            w.write("data/tallyroom.sqlite", sqlite_export.build(election, results, snapshot))
+            rel = "data/tallyroom.sqlite"
+            sqlite_export.build_file(election, results, snapshot, w.path_for(rel))
+            w.adopt(rel)
         lap("export-sqlite")
+        # -- pages: rendered by forked workers from here on. Everything above reads the station
+        # records; nothing below does until the workers are done (see Rendering.start).
+        render.start()
+        lap("start-pages")
+        w.put(
+            "data/results.json",
+            exports.json_bytes(
+                exports.results_document(election, results, snapshot, seat_docs, station_files)
+            ),
+        )
+        lap("export-results")
+        for level, data in exports.csv_levels(election, results).items():
+            w.put(f"data/csv/{level}.csv", data)
+        lap("export-csv")
+        recon = exports.reconciliation_document(results, snapshot)
+        w.put("data/reconciliation.json", exports.json_bytes(recon))
+        w.put("data/reconciliation.csv", exports.reconciliation_csv(results))
+        lap("export-reconciliation")
+        for (cid, kind), doc in sorted(seats.items()):
+            w.put(f"api/v1/results/seats/{cid}/{kind}.json", exports.json_bytes(doc))
+        w.write("changes.json", exports.json_bytes(changes))
+        for kind in sorted({k for ks in results.kinds.values() for k in ks}):
+            w.put(
+                f"data/nist-err-{kind}.json",
+                exports.json_bytes(nist.election_report(election, results, kind, snapshot)),
+            )
+        lap("export-nist")
         # -- rows, one file per (contest, count kind, area) -----------------------------------
         prev_jobs = prev_state.jobs if prev_state else {}
         written_rows: list[tuple[str, str, str]] = []
@@ -1147,22 +1182,6 @@ class Publisher:
                     out[(contest.id, kind)] = got[1]
         return out
 
-    def _parts(self, rows: list[Row], cache: dict[bytes, bytes], election: CompiledElection) -> list[bytes]:
-        """Each record's part of a station file, kept by leaf hash (unless a display hook may
-        have changed records)."""
-        make = exports.station_json_part if cache is self._station_json else None
-        hooked = self.display_hook is not None
-        out = []
-        for r in rows:
-            leaf = bytes.fromhex(r["leaf_hash"])
-            got = None if hooked else cache.get(leaf)
-            if got is None:
-                got = make(r) if make is not None else exports.station_csv_part(election, r)
-                if not hooked:
-                    cache[leaf] = got
-            out.append(got)
-        return out
-
     def _download_list(self, w: SnapshotWriter) -> list[tuple[str, str]]:
         out = []
         for rel in sorted(r for r in w.files if r.startswith(("data/", "bulletin/"))):
@@ -1263,18 +1282,54 @@ class Publisher:
         self._snapshots = items
 
 
-_WORKER: tuple[Site, Path, bool, bool, dict[str, Any], list[Job]] | None = None
+_WORKER: tuple[Site, Path, bool, bool, dict[str, Any], list[Job], Results | None, Any] | None = None
 #: Below this many pages a process pool costs more than it saves.
 PARALLEL_MIN = 48
+#: At most this many pages per task sent to a page worker, and at most about this many
+#: station records with them (an area page lists all its stations: at 100,000 stations the
+#: area pages read every record, and one task with all of them held 4 GB in one worker).
+CHUNK_MAX = 200
+CHUNK_RECORDS = 2000
+#: A task for a page worker: job indices, and where the station records those jobs read are
+#: in the payload file (offset, length; 0, 0 for none).
+_Task = tuple[list[int], int, int]
 
 
-def _render_chunk(indices: list[int]) -> dict[str, list[Any]]:
+def _with_records(job: Job, results: Results, records: dict[tuple[str, str, str], Row]) -> Job:
+    """``job`` with its data made from ``records`` — the station records it reads, sent by the
+    publisher — instead of from the results the worker inherited by fork. Reading those would
+    copy into the worker every memory page that holds a record it touches (reading a Python
+    object writes its reference count): most of the publisher's memory, once per worker."""
+    make = job.make
+    if job.data is not None or not isinstance(make, functools.partial):
+        return job
+    own = Results(
+        kinds=results.kinds,
+        rows=results.rows,
+        stations=records,
+        reconciliation=results.reconciliation,
+        sensitivity=results.sensitivity,
+    )
+    args = tuple(own if a is results else a for a in make.args)
+    return dataclasses.replace(job, make=functools.partial(make.func, *args, **make.keywords))
+
+
+def _render_chunk(task: _Task) -> dict[str, list[Any]]:
     assert _WORKER is not None
-    site, root, compress, br, snapshot, jobs = _WORKER
+    import pickle
+
+    site, root, compress, br, snapshot, jobs, results, payload = _WORKER
+    indices, offset, length = task
+    records: dict[int, dict[tuple[str, str, str], Row]] = {}
+    if length:
+        records = pickle.loads(os.pread(payload.fileno(), length, offset))
     w = SnapshotWriter(root, compress=compress, brotli=br)
     try:
         for i in indices:
             job = jobs[i]
+            mine = records.get(i)
+            if mine is not None and results is not None:
+                job = _with_records(job, results, mine)
             for rel, data in site.produce(job, None if job.volatile else snapshot).items():
                 w.write(rel, data)
     finally:
@@ -1283,7 +1338,17 @@ def _render_chunk(indices: list[int]) -> dict[str, list[Any]]:
 
 
 class Rendering:
-    """Pages being rendered: by forked workers in the background, or in :meth:`finish`."""
+    """Pages to render: by ``workers`` forked processes from :meth:`start` on (when there are
+    enough pages), or here in :meth:`finish`.
+
+    The workers are forked from this process and share its memory until either side writes
+    to it — and reading a Python object writes its reference count. So that the memory of the
+    station records is not copied, the workers are sent the records their pages read (written
+    to a temporary file before they are forked, see :func:`_payloads`) instead of reading the
+    inherited ones, and this process reads no station record between :meth:`start` and
+    :meth:`finish`: with both, a full build of 20,000 Kyrgyz-shaped stations held 0.9 GB
+    more per worker (docs/decisions/0005).
+    """
 
     def __init__(
         self,
@@ -1291,11 +1356,41 @@ class Rendering:
         w: SnapshotWriter,
         jobs: list[Job],
         snapshot: dict[str, Any],
-        pool: Any = None,
-        results: Any = None,
+        workers: int = 1,
+        results: Results | None = None,
     ) -> None:
         self.site, self.w, self.jobs, self.snapshot = site, w, jobs, snapshot
-        self.pool, self.results = pool, results
+        self.workers, self.records_from = workers, results
+        self.pool: Any = None
+        self.results: Any = None
+        self._payload: Any = None
+        self.started = False
+
+    def start(self) -> None:
+        """Fork the workers and hand them the pages (if worth it; else :meth:`finish` renders)."""
+        global _WORKER
+        if self.started:
+            return
+        self.started = True
+        site, w, jobs = self.site, self.w, self.jobs
+        if self.workers <= 1 or len(jobs) < PARALLEL_MIN:
+            return
+        import multiprocessing
+
+        if w.present:  # prestaged links of pages about to be written again: remove them first
+            for job in jobs:
+                for rel in [f"{lang}/{job.page}" for lang in site.languages] + [job.api]:
+                    w.discard(rel)
+        for job in jobs:  # make sure every folder exists before the workers write into them
+            for lang in site.languages:
+                w.dirs.fd(f"{lang}/{job.page}".rpartition("/")[0])
+            w.dirs.fd(job.api.rpartition("/")[0])
+        site.prepare()
+        size = max(16, min(CHUNK_MAX, len(jobs) // (self.workers * 8)))
+        self._payload, tasks = _payloads(site, jobs, size, self.records_from, w.root.parent)
+        _WORKER = (site, w.root, w.compress, w.brotli, self.snapshot, jobs, self.records_from, self._payload)
+        self.pool = multiprocessing.get_context("fork").Pool(self.workers)
+        self.results = self.pool.imap_unordered(_render_chunk, tasks)
 
     def abort(self) -> None:
         """Stop the workers (the snapshot is being abandoned)."""
@@ -1306,11 +1401,18 @@ class Rendering:
             self.pool = None
             self.jobs = []
             _WORKER = None
+        self._close_payload()
+
+    def _close_payload(self) -> None:
+        if self._payload is not None:
+            self._payload.close()
+            self._payload = None
 
     def finish(self) -> None:
         """Wait for the workers (or render here) and record every file written."""
         global _WORKER
         w = self.w
+        self.start()
         if self.pool is None:
             for job in self.jobs:
                 for rel, data in self.site.produce(job, None if job.volatile else self.snapshot).items():
@@ -1327,36 +1429,79 @@ class Rendering:
         finally:
             pool.terminate()
             _WORKER = None
+            self._close_payload()
+
+
+def _payloads(
+    site: Site, jobs: list[Job], size: int, results: Results | None, folder: Path
+) -> tuple[Any, list[_Task]]:
+    """The jobs in chunks of at most ``size`` jobs and about :data:`CHUNK_RECORDS` station
+    records, the records each chunk's jobs read pickled into a temporary file (unlinked; the
+    workers inherit its descriptor), and one task per chunk: its job indices and where its
+    records are in the file. Made before the workers are forked, so that neither they nor
+    this process read the records while they share its memory."""
+    import pickle
+    import tempfile
+
+    fh = tempfile.TemporaryFile(dir=folder, prefix=".tallyroom-pages-")  # noqa: SIM115 (closed by Rendering)
+    tasks: list[_Task] = []
+    offset = 0
+    chunk: list[int] = []
+    records: dict[int, dict[tuple[str, str, str], Row]] = {}
+    count = 0
+
+    def close() -> None:
+        nonlocal offset, chunk, records, count
+        if records:
+            data = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(data)
+            tasks.append((chunk, offset, len(data)))
+            offset += len(data)
+        elif chunk:
+            tasks.append((chunk, 0, 0))
+        chunk, records, count = [], {}, 0
+
+    try:
+        get = results.stations.get if results is not None else None
+        for i, job in enumerate(jobs):
+            mine: dict[tuple[str, str, str], Row] = {}
+            if get is not None and results is not None and job.reads is not None and job.data is None:
+                for key in site.records_read(job, results):
+                    r = get(key)
+                    if r is not None:
+                        mine[key] = r
+            if chunk and (len(chunk) >= size or count + len(mine) > CHUNK_RECORDS):
+                close()
+            chunk.append(i)
+            if job.reads is not None and job.data is None:
+                records[i] = mine
+                count += len(mine)
+        close()
+        fh.flush()
+    except BaseException:
+        fh.close()
+        raise
+    return fh, tasks
 
 
 def start_render(
-    site: Site, w: SnapshotWriter, jobs: list[Job], snapshot: dict[str, Any], workers: int
+    site: Site,
+    w: SnapshotWriter,
+    jobs: list[Job],
+    snapshot: dict[str, Any],
+    workers: int,
+    results: Results | None = None,
 ) -> Rendering:
     """Start rendering every job's files, in ``workers`` forked processes when worth it.
 
-    Workers build the page data themselves (they inherit the checked results by fork) and
-    send back only each file's hash, size and encodings; meanwhile this process goes on with
-    other files (the exports). Nothing a worker writes is visible before the snapshot is.
+    Workers build the page data themselves and send back only each file's hash, size and
+    encodings; meanwhile this process may go on with other files, as long as it reads no
+    station record (see :class:`Rendering`). Nothing a worker writes is visible before the
+    snapshot is.
     """
-    global _WORKER
-    if workers <= 1 or len(jobs) < PARALLEL_MIN:
-        return Rendering(site, w, jobs, snapshot)
-    import multiprocessing
-
-    if w.present:  # prestaged links of pages about to be written again: remove them first
-        for job in jobs:
-            for rel in [f"{lang}/{job.page}" for lang in site.languages] + [job.api]:
-                w.discard(rel)
-    for job in jobs:  # make sure every folder exists before the workers write into them
-        for lang in site.languages:
-            w.dirs.fd(f"{lang}/{job.page}".rpartition("/")[0])
-        w.dirs.fd(job.api.rpartition("/")[0])
-    site.prepare()
-    _WORKER = (site, w.root, w.compress, w.brotli, snapshot, jobs)
-    size = max(16, len(jobs) // (workers * 8))
-    chunks = [list(range(i, min(i + size, len(jobs)))) for i in range(0, len(jobs), size)]
-    pool = multiprocessing.get_context("fork").Pool(workers)
-    return Rendering(site, w, jobs, snapshot, pool, pool.imap_unordered(_render_chunk, chunks))
+    render = Rendering(site, w, jobs, snapshot, workers, results)
+    render.start()
+    return render
 
 
 def render_jobs(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,15 @@ try:
 except ImportError:  # pragma: no cover - brotli is optional
     _brotli = None
 
+_igzip: Any = None
+_isal_zlib: Any = None
 try:
-    from isal import igzip as _igzip  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - isal is optional
-    _igzip = None
+    import isal.igzip  # type: ignore[import-not-found,unused-ignore]
+    import isal.isal_zlib  # type: ignore[import-not-found,unused-ignore]
+
+    _igzip, _isal_zlib = isal.igzip, isal.isal_zlib
+except ImportError:  # pragma: no cover - isal is optional (a dependency since docs/decisions/0005)
+    pass
 
 #: Files with these suffixes get .gz (and .br) copies when at least MIN_COMPRESS bytes long.
 COMPRESSIBLE = frozenset(
@@ -146,11 +152,27 @@ def _split(rel: str) -> tuple[str, str]:
 def _create(dir_fd: int, name: str, data: bytes) -> None:
     fd = os.open(name, _CREATE, 0o644, dir_fd=dir_fd)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+#: Large files are hashed and compressed in pieces of this many bytes (:meth:`SnapshotWriter.adopt`).
+PIECE = 4 << 20
+
+
+def _gzip_stream(level: int) -> Any:
+    """A streaming gzip compressor (header with no time or name): ISA-L's for levels ≤ 3
+    when the ``isal`` package is installed, like :func:`compress_gzip`."""
+    if _isal_zlib is not None and level <= 3:
+        return _isal_zlib.compressobj(level, _isal_zlib.DEFLATED, 31)
+    return zlib.compressobj(level, zlib.DEFLATED, 31)
 
 
 @dataclass
@@ -203,9 +225,12 @@ class SnapshotWriter:
         return path
 
     def adopt(self, rel: str) -> FileInfo:
-        """Record (hash, compress) a file created at :meth:`path_for`."""
+        """Record (hash, compress) a file created at :meth:`path_for`. A large file is read
+        in pieces (hashed and compressed as it is read): never all of it in memory."""
         folder, name = _split(rel)
         fd = self.dirs.fd(folder)
+        if os.path.getsize(self.root / rel) >= LARGE:
+            return self._adopt_large(rel, fd, name)
         data = (self.root / rel).read_bytes()
         encodings: list[str] = []
         if self.compress and len(data) >= MIN_COMPRESS and os.path.splitext(name)[1] in COMPRESSIBLE:
@@ -216,6 +241,29 @@ class SnapshotWriter:
                 _create(fd, name + ".br", compress_brotli(data, br))
                 encodings.append("br")
         info = FileInfo(hashlib.sha256(data).hexdigest(), len(data), tuple(encodings))
+        self.files[rel] = info
+        self.written += 1
+        return info
+
+    def _adopt_large(self, rel: str, fd: int, name: str) -> FileInfo:
+        want = self.compress and os.path.splitext(name)[1] in COMPRESSIBLE
+        size = 0
+        sha = hashlib.sha256()
+        gz = _gzip_stream(compression_for(rel, LARGE)[0]) if want else None
+        out = os.open(name + ".gz", _CREATE, 0o644, dir_fd=fd) if gz is not None else -1
+        try:
+            with open(self.root / rel, "rb") as fh:
+                while piece := fh.read(PIECE):
+                    size += len(piece)
+                    sha.update(piece)
+                    if gz is not None:
+                        _write_all(out, gz.compress(piece))
+            if gz is not None:
+                _write_all(out, gz.flush())
+        finally:
+            if out >= 0:
+                os.close(out)
+        info = FileInfo(sha.hexdigest(), size, ("gzip",) if gz is not None else ())
         self.files[rel] = info
         self.written += 1
         return info

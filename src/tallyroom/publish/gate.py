@@ -24,7 +24,7 @@ kind, and the numbers involved.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from tallyroom.publish.results import (
     StationKey,
     area_rows,
     published_kinds,
-    station_protocols,
+    station_protocol,
 )
 from tallyroom.tally.invariants import (
     InvariantFailure,
@@ -123,25 +123,29 @@ class _Passed:
     active: dict[tuple[int, int, str], int]
     #: Published area rows that equalled their recomputed row and passed every check.
     rows: dict[RowKey, Row]
-    #: Published station record -> the recomputed record it equalled; both passed.
-    stations: dict[StationKey, tuple[Row, Row]]
+    #: Published station record -> the ledger entry whose recomputed record it equalled.
+    stations: dict[StationKey, tuple[Row, ProtocolEntry]]
 
 
 @dataclass
 class GateMemo:
     """What a long-running publisher may remember between snapshots.
 
-    * ``stations``: station records the gate computed itself, by leaf hash (a pure function
-      of the entry's bytes); ``rows``: area rows the gate computed itself, by their totals (a
-      row is a pure function of its contest, area, count kind and recomputed totals).
+    * ``rows``: area rows the gate computed itself, by their totals (a row is a pure function
+      of its contest, area, count kind and recomputed totals).
     * ``passed``: what passed every check in the last *published* snapshot (``commit()`` is
       called only after publishing). With it the gate checks incrementally: a published row
       or record that is the very object that passed last time, and still equals the freshly
       recomputed one, need not have its own arithmetic checked again; sums of children and the
       recomputed tally's invariants are checked again wherever anything below changed.
+
+    Station records the gate recomputes are not kept: each is made from its ledger entry,
+    compared with the published record and dropped (a record is a pure function of the
+    entry, so an entry that is the same as when its published record passed needs no new
+    comparison). Keeping them doubled the publisher's memory: about 10 kB per protocol,
+    4 GB for 100,000 stations with four protocols each (docs/decisions/0005).
     """
 
-    stations: dict[bytes, Row] = field(default_factory=dict)
     rows: RowCache = field(default_factory=dict)
     #: Reconciliation and sensitivity the gate made itself, with the records and rows they
     #: were made from (documents of unchanged inputs are not made again).
@@ -293,20 +297,19 @@ def check(
     _compare(out, "published-equals-recomputed", expected_rows, results.rows)
     if entries is None:
         entries = protocol_entries(election, prefix, rebuilt.active)
-    expected_stations = station_protocols(election, entries, memo.stations)
+    contest_ids = [c.id for c in election.contests]
+    station_ids = [s.id for s in election.stations]
+    in_ledger = {(contest_ids[p.contest], station_ids[p.station], p.count_kind): p for p in entries}
     old_stations = passed.stations if passed is not None else {}
     unchanged: set[StationKey] = set()
     for skey, srow in results.stations.items():
         seen = old_stations.get(skey)
-        if seen is not None and seen[0] is srow and seen[1] is expected_stations.get(skey):
-            unchanged.add(skey)
-    _compare(
-        out,
-        "published-protocol-equals-ledger",
-        expected_stations,
-        results.stations,
-        skip=unchanged,
-    )
+        if seen is not None and seen[0] is srow:
+            p = in_ledger.get(skey)
+            if p is not None and p.leaf_hash == seen[1].leaf_hash and p.ledger_index == seen[1].ledger_index:
+                unchanged.add(skey)
+    differing = _compare_records(out, election, in_ledger, results.stations, unchanged)
+    expected_stations = _Recomputed(in_ledger, results.stations, differing)
     # 4b. Machine-vs-hand reconciliation and outcome sensitivity, made again from the records
     # and rows recomputed from the ledger (the display step made them from its own).
     expected_recon = memo.audit.reconciliation(election, kinds, expected_stations, expected_rows)
@@ -351,9 +354,68 @@ def check(
             kinds,
             active,
             dict(results.rows),
-            {k: (r, expected_stations[k]) for k, r in results.stations.items()},
+            {k: (r, in_ledger[k]) for k, r in results.stations.items()},
         )
     return report
+
+
+def _compare_records(
+    out: _Collector,
+    election: CompiledElection,
+    in_ledger: Mapping[StationKey, ProtocolEntry],
+    published: Mapping[StationKey, Row],
+    skip: set[StationKey],
+) -> dict[StationKey, Row]:
+    """Compare every published station record (but those in ``skip``) with the record
+    recomputed from its ledger entry, in key order. Each recomputed record is made, compared
+    and dropped; only those that differ from the published record (or whose published record
+    is missing) are returned."""
+    check = "published-protocol-equals-ledger"
+    differing: dict[StationKey, Row] = {}
+    keys = (in_ledger.keys() | published.keys()) - skip
+    for key in sorted(keys):
+        entry = in_ledger.get(key)
+        got = published.get(key)
+        if entry is None:
+            out.add(check, _where(key), "published but not in the ledger")
+            continue
+        want = station_protocol(election, entry)
+        if got is None:
+            out.add(check, _where(key), "missing from the published data")
+            differing[key] = want
+        elif want != got:
+            out.add(check, _where(key), "; ".join(_diff(want, got)[:6]))
+            differing[key] = want
+    return differing
+
+
+class _Recomputed(Mapping[StationKey, Row]):
+    """The station records recomputed from the ledger, by key. A recomputed record equal to
+    its published twin (compared in this snapshot, or the very object that was compared with
+    the record of the same ledger entry before) is given as that published object, so that
+    the gate holds no second copy of the records."""
+
+    def __init__(
+        self,
+        in_ledger: Mapping[StationKey, ProtocolEntry],
+        published: Mapping[StationKey, Row],
+        differing: Mapping[StationKey, Row],
+    ) -> None:
+        self._in_ledger, self._published, self._differing = in_ledger, published, differing
+
+    def __getitem__(self, key: StationKey) -> Row:
+        got = self._differing.get(key)
+        if got is not None:
+            return got
+        if key not in self._in_ledger:
+            raise KeyError(key)
+        return self._published[key]
+
+    def __iter__(self) -> Iterator[StationKey]:
+        return iter(self._in_ledger)
+
+    def __len__(self) -> int:
+        return len(self._in_ledger)
 
 
 def expected_area_rows(

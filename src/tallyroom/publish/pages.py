@@ -75,6 +75,9 @@ class Job:
     make: Callable[[], dict[str, Any]] | None = None
     #: The digest, when known to equal the previous snapshot's (inputs unchanged).
     known: str | None = None
+    #: Whose station records ``make`` reads: ("station", station index) or ("area", area
+    #: index); see :meth:`Site.records_read`. A page worker is sent just these records.
+    reads: tuple[str, int] | None = None
 
     def materialize(self) -> dict[str, Any]:
         if self.data is None:
@@ -542,6 +545,32 @@ class Site:
             "intake": None if extras is None else extras.intake(st.id),
         }
 
+    def records_read(self, job: Job, results: Results) -> list[tuple[str, str, str]]:
+        """The keys of every station record that ``job.make`` may read from ``results``
+        (:meth:`station_data` and :func:`station_history` for a station page, the listed
+        stations of :meth:`area_data` for an area page)."""
+        if job.reads is None:
+            return []
+        what, index = job.reads
+        e = self.election
+        if what == "station":
+            sid = e.stations[index].id
+            return [
+                (c.id, sid, k)
+                for c in e.contests
+                if index in c.station_set
+                for k in dict.fromkeys([*results.kinds[c.id], *station_facts.COUNT_KINDS])
+            ]
+        contests = self.contests_for(index)
+        if not contests:
+            return []
+        main = contests[0]
+        return [
+            (main.id, e.stations[si].id, k)
+            for si in self.direct_stations.get(index, [])
+            for k in results.kinds[main.id]
+        ]
+
     def jobs(
         self,
         results: Results,
@@ -582,6 +611,7 @@ class Site:
                     None,
                     inputs=self._area_inputs(i, results, station_digests, row_digests, seat_digests),
                     make=functools.partial(self._area_page_data, i, results, seats),
+                    reads=("area", i),
                 )
                 continue
             yield Job(
@@ -612,6 +642,7 @@ class Site:
                 None,
                 inputs=inputs,
                 make=functools.partial(self.station_data, si, results, extras),
+                reads=("station", si),
                 known=same,
             )
         for cid in sorted(results.reconciliation):

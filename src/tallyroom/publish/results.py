@@ -139,7 +139,7 @@ def station_protocol(election: CompiledElection, p: ProtocolEntry) -> Row:
         "valid": values[Figure.VALID],
         "invalid": values[Figure.INVALID],
         "turnout_percent": (
-            None if turnout_num is None or registered is None else percent(turnout_num, registered)
+            None if turnout_num is None or registered is None else _shared(percent(turnout_num, registered))
         ),
         "percent_base": {
             "figure": base_name,
@@ -151,7 +151,7 @@ def station_protocol(election: CompiledElection, p: ProtocolEntry) -> Row:
                 "id": cid,
                 "name": name,
                 "votes": counts[start + j],
-                "percent": percent(counts[start + j], whole),
+                "percent": _shared(percent(counts[start + j], whole)),
                 "percent_base": base_name,
                 "against_all": against_all,
             }
@@ -163,6 +163,21 @@ def station_protocol(election: CompiledElection, p: ProtocolEntry) -> Row:
 
 
 _FIGURES = tuple(Figure)
+#: Percentages as strings ("0.00" … "100.00"), one object each for all records instead of one
+#: per choice of every record: records are kept for the publisher's life (by leaf hash), and
+#: this saves about 1 kB per record (docs/decisions/0005).
+_PERCENTS: dict[str, str] = {}
+
+
+def _shared(text: str | None) -> str | None:
+    if text is None:
+        return None
+    got = _PERCENTS.get(text)
+    if got is None:
+        if len(_PERCENTS) >= 100_000:  # only faulty data gets here (shares above 100%)
+            return text
+        got = _PERCENTS[text] = text
+    return got
 _CHOICES_EN: dict[int, tuple[CompiledContest, list[tuple[str, str, bool]]]] = {}
 
 
