@@ -699,15 +699,23 @@ def get_image(store: Store, sha256: str) -> tuple[str, bytes] | None:
     return None if r is None else (str(r[0]), bytes(r[1]))
 
 
+#: Every version of one key's protocol, in ledger order. Two halves so that each matches a
+#: partial index (`protocols_one_active`, `protocols_inactive`); one condition on the key
+#: alone matches neither and scans every protocol.
+BODIES_SQL = (
+    "SELECT e.data, p.entry_idx FROM protocols p JOIN ledger_entries e ON e.idx = p.entry_idx "
+    "WHERE p.station = ? AND p.contest = ? AND p.count_kind = ? AND p.status = 'active' "
+    "UNION ALL "
+    "SELECT e.data, p.entry_idx FROM protocols p JOIN ledger_entries e ON e.idx = p.entry_idx "
+    "WHERE p.station = ? AND p.contest = ? AND p.count_kind = ? AND p.status <> 'active' "
+    "ORDER BY 2"
+)
+
+
 def bodies_for(store: Store, station: str, contest: str, count_kind: str) -> list[bytes]:
     """Every protocol body known for this key: in force, superseded, held, proposed."""
     out: list[bytes] = []
-    for r in _read(
-        store,
-        "SELECT e.data FROM protocols p JOIN ledger_entries e ON e.idx = p.entry_idx "
-        "WHERE p.station = ? AND p.contest = ? AND p.count_kind = ?",
-        (station, contest, count_kind),
-    ):
+    for r in _read(store, BODIES_SQL, (station, contest, count_kind) * 2):
         # entry = kind header line, envelope (or decision) line, then the body
         out.append(bytes(r[0]).split(b"\n", 2)[-1])
     for r in _read(

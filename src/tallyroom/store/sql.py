@@ -249,6 +249,11 @@ class Store:
         engine = create_engine(self._sqlalchemy_url())
         try:
             schema.metadata.create_all(engine)
+            # create_all makes missing tables with their indexes but adds no index to a table
+            # that exists: a store made before an index was declared gets it here.
+            for table in schema.metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(engine, checkfirst=True)
         finally:
             engine.dispose()
 
