@@ -145,6 +145,23 @@ def tree_cpu(root: int) -> float:
     return total
 
 
+def db_cpu() -> float:
+    """CPU seconds used so far by every live `postgres` process (the database's share;
+    it includes other databases' work on a shared server, so read it next to the load)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                head, _, rest = (entry / "stat").read_text().rpartition(")")
+            except OSError:
+                continue
+            if head.endswith("(postgres"):
+                fields = rest.split()
+                total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def client_cpu() -> float:
     """CPU seconds of this process and its waited-for children (wrk)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -290,16 +307,18 @@ class Closed:
     #: CPU time per answer of the server's processes and of the client (µs).
     server_us: float = 0.0
     client_us: float = 0.0
+    db_us: float = 0.0
 
 
 def measured(server_pid: int, run: Callable[[], Closed]) -> Closed:
     """Run a closed loop and add the CPU time it cost the server and the client."""
-    s0, c0 = tree_cpu(server_pid), client_cpu()
+    s0, c0, d0 = tree_cpu(server_pid), client_cpu(), db_cpu()
     r = run()
-    s1, c1 = tree_cpu(server_pid), client_cpu()
+    s1, c1, d1 = tree_cpu(server_pid), client_cpu(), db_cpu()
     n = max(1, sum(r.statuses.values()))
     r.server_us = (s1 - s0) / n * 1e6
     r.client_us = (c1 - c0) / n * 1e6
+    r.db_us = (d1 - d0) / n * 1e6
     return r
 
 
@@ -484,7 +503,8 @@ def run_store(label: str, db: str, workdir: Path, args: argparse.Namespace) -> R
         loop.close()
         server.stop()
     print(f"[{label}] intake {intake.rate:,.0f}/s {intake.statuses} (server CPU "
-          f"{intake.server_us:,.0f} µs, client {intake.client_us:,.0f} µs per submission), "
+          f"{intake.server_us:,.0f} µs, client {intake.client_us:,.0f} µs, postgres processes "
+          f"{intake.db_us:,.0f} µs per submission), "
           f"echo {echo_r.rate:,.0f}/s ({echo_r.server_us:,.0f} µs), p99 {pct(latencies, 99):.1f} ms, "
           f"load {' '.join(load)}", flush=True)
     return Result(label, intake, echo_r, pct(latencies, 50), pct(latencies, 99),

@@ -70,13 +70,20 @@ class ReceiptSigner:
     signing_key: nacl.signing.SigningKey
 
     def make(
-        self, ledger_index: int, entry: bytes, body_sha256: str, checkpoint: Checkpoint, note: bytes
+        self,
+        ledger_index: int,
+        entry: bytes,
+        body_sha256: str,
+        checkpoint: Checkpoint,
+        note: bytes,
+        leaf_of_entry: bytes | None = None,
     ) -> dict[str, Any]:
+        """`leaf_of_entry`, when the caller has it already, is the entry's RFC 6962 leaf hash."""
         if checkpoint.size <= ledger_index:
             raise ReceiptError(
                 f"checkpoint of size {checkpoint.size} does not cover entry {ledger_index}"
             )
-        leaf = leaf_hash(entry).hex()
+        leaf = (leaf_of_entry or leaf_hash(entry)).hex()
         entry_hash = hashlib.sha256(entry).hexdigest()
         text = statement(self.origin, ledger_index, leaf, entry_hash, body_sha256, checkpoint.size)
         return {

@@ -187,23 +187,46 @@ def receipts_for(store: Store, idxs: Sequence[int]) -> dict[int, str]:
 
 def put_checkpoint_in_tx(store: Store, size: int, root: bytes, ts: int, note: bytes) -> bytes:
     """Record a checkpoint; if one of that size exists already, return the stored note."""
-    store._execute(
+    added = store._execute(
         "INSERT INTO checkpoints (size, root, time, note) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (size) DO NOTHING",
+        "ON CONFLICT (size) DO NOTHING RETURNING size",
         (size, root, ts, note),
-    )
+    ).fetchall()
+    if added:
+        return note
     r = store._execute("SELECT note FROM checkpoints WHERE size = ?", (size,)).fetchone()
     return bytes(r[0])
 
 
-def put_receipts_in_tx(store: Store, receipts: Sequence[tuple[int, str]]) -> None:
+def put_receipts_in_tx(store: Store, receipts: Sequence[tuple[int, str]]) -> dict[int, str]:
+    """Store receipts unless the entry has one already; return the receipts stored for them.
+
+    A receipt once stored is the one every resend gets, so an existing one wins.
+    """
+    if not receipts:
+        return {}
+    if store.dialect.name == "postgresql":
+        # One statement (row-by-row executemany costs ~30 µs a row); RETURNING says which
+        # went in, so only an entry that had a receipt already is read back.
+        idxs = [r[0] for r in receipts]
+        added = {
+            int(r[0])
+            for r in store.conn.execute(
+                "INSERT INTO intake_receipts (entry_idx, receipt) "
+                "SELECT * FROM unnest(%b::bigint[], %b::text[]) "
+                "ON CONFLICT (entry_idx) DO NOTHING RETURNING entry_idx",
+                (idxs, [r[1] for r in receipts]),
+            ).fetchall()
+        }
+        out = {idx: text for idx, text in receipts if idx in added}
+        if len(out) < len(receipts):
+            out.update(receipts_in_tx(store, [idx for idx in idxs if idx not in added]))
+        return out
     store._executemany(
-        store.dialect.q(
-            "INSERT INTO intake_receipts (entry_idx, receipt) VALUES (?, ?) "
-            "ON CONFLICT (entry_idx) DO NOTHING"
-        ),
+        "INSERT INTO intake_receipts (entry_idx, receipt) VALUES (?, ?) ON CONFLICT (entry_idx) DO NOTHING",
         receipts,
     )
+    return receipts_in_tx(store, [r[0] for r in receipts])
 
 
 def receipts_in_tx(store: Store, idxs: Sequence[int]) -> dict[int, str]:
@@ -268,10 +291,10 @@ JOURNAL_COLS = (
 
 
 def journal_in_tx(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
-    store._executemany(
-        store.dialect.q(
-            f"INSERT INTO intake_journal ({JOURNAL_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ),
+    store._insert_table(
+        "intake_journal",
+        [c.strip() for c in JOURNAL_COLS.split(",")],
+        ("text", "text", "text", "text", "text", "int4", "text", "int8", "text"),
         rows,
     )
 

@@ -20,10 +20,13 @@ Per batch the BatchWriter:
 1. re-checks revocation of the keys used (a key revoked by another worker counts at once);
 2. refuses replays of superseded or annulled protocols and new protocols for a station whose
    result was annulled (409);
-3. calls :meth:`Store.append_protocols` once — new, duplicate and conflict per item;
-4. in a second transaction signs one checkpoint over the new head, stores a receipt for each
-   new entry (and for older entries that lack one), holds conflicts, and writes one journal
-   line per attempt. A resend gets the receipt stored the first time.
+3. appends them with :meth:`Store.append_protocols_locked` — new, duplicate and conflict per
+   item;
+4. signs one checkpoint over the new head, stores a receipt for each new entry (and for
+   older entries that lack one), holds conflicts, and writes one journal line per attempt.
+   A resend gets the receipt stored the first time.
+
+All four steps are one transaction under the ledger head lock (one commit per batch).
 """
 
 from __future__ import annotations
@@ -173,8 +176,10 @@ class BatchWriter:
     def commit(self, items: Sequence[Item]) -> tuple[list[Answer], set[str]]:
         """Commit one batch; the answers in the items' order and the key ids found revoked.
 
-        Raises if the store fails; then nothing of the batch's second transaction is
-        recorded (the first may be: its protocols are durable and a resend gets a receipt).
+        Everything — screen, append, checkpoint, receipts, held conflicts, journal lines — is
+        one transaction under the ledger head lock: one commit (one fsync) per batch, and a
+        batch is recorded whole or not at all. Raises if the store fails; then nothing of
+        the batch is recorded and every item may be sent again.
         """
         store = self.store()
         self.batches += 1
@@ -187,22 +192,40 @@ class BatchWriter:
                 journal.append(item.row)
             else:
                 todo.append(i)
-        subs: list[Submission] = [items[i] for i in todo]  # type: ignore[misc]
         revoked: set[str] = set()
-        if todo:
-            todo, revoked = self._screen(store, items, todo, answers, journal)
-            subs = [items[i] for i in todo]  # type: ignore[misc]
-        results = store.append_protocols([s.pending() for s in subs]) if subs else []
+        store.begin_write()
+        try:
+            if todo:
+                revoked = self._commit_locked(store, items, todo, answers, journal)
+            db.journal_in_tx(store, journal)
+            store.commit()
+        except BaseException:
+            store.rollback()
+            raise
+        return [a if a is not None else ACK for a in answers], revoked
+
+    def _commit_locked(
+        self,
+        store: Store,
+        items: Sequence[Item],
+        todo: list[int],
+        answers: list[Answer | None],
+        journal: list[tuple[Any, ...]],
+    ) -> set[str]:
+        # The screen runs under the head lock, so an annulment or a revocation approved
+        # elsewhere (it takes the same lock) is either fully seen or not yet committed.
+        head = store.lock_head()
+        todo, revoked = self._screen(store, items, todo, answers, journal)
+        subs: list[Submission] = [items[i] for i in todo]  # type: ignore[misc]
+        results = store.append_protocols_locked(head, [s.pending() for s in subs]) if subs else []
         # Which entries need a receipt, and which of those lack a stored one.
         wanted = sorted({r.ledger_index for r in results if r.status in ("new", "duplicate")})
-        stored = db.receipts_for(store, [r.ledger_index for r in results if r.status == "duplicate"])
-        new_entries: dict[int, tuple[bytes, str]] = {}
+        receipts = db.receipts_for(store, [r.ledger_index for r in results if r.status == "duplicate"])
+        new_entries: dict[int, Submission] = {}
         conflicts: list[db.HeldConflict] = []
         for s, r in zip(subs, results, strict=True):
             if r.status == "new":
-                new_entries[r.ledger_index] = (
-                    s.entry or encode_entry(EntryKind.PROTOCOL, s.payload), s.body_sha256
-                )
+                new_entries[r.ledger_index] = s
             elif r.status == "conflict":
                 conflicts.append(
                     db.HeldConflict(
@@ -210,31 +233,27 @@ class BatchWriter:
                         s.body_sha256, s.payload, s.received_at,
                     )
                 )
-        missing = [idx for idx in wanted if idx not in stored]
-        note = b""
-        cp: Checkpoint | None = None
+        missing = [idx for idx in wanted if idx not in receipts]
         if missing:
-            head = store.head()
             cp = Checkpoint(self._signer.origin, head.size, head.root, int(time.time()))
             note = sign_checkpoint(cp, self._signer.key_name, self._signer.signing_key)
-        with db.transaction(store):
-            receipts: dict[int, str] = dict(stored)
-            if missing and cp is not None:
-                note = db.put_checkpoint_in_tx(store, cp.size, cp.root, cp.time, note)
-                made = []
-                for idx in missing:
-                    entry, sha = new_entries.get(idx) or self._old_entry(store, idx)
-                    made.append(
-                        (idx, _encoder.encode(self._signer.make(idx, entry, sha, cp, note)).decode())
-                    )
-                db.put_receipts_in_tx(store, made)
-                receipts.update(db.receipts_in_tx(store, missing))
-            held = db.hold_conflicts_in_tx(store, conflicts)
-            for i, s, r in zip(todo, subs, results, strict=True):
-                answers[i], line = self._answer(s, r, receipts, held)
-                journal.append(line)
-            db.journal_in_tx(store, journal)
-        return [a if a is not None else ACK for a in answers], revoked
+            note = db.put_checkpoint_in_tx(store, cp.size, cp.root, cp.time, note)
+            made = []
+            for idx in missing:
+                sub = new_entries.get(idx)
+                if sub is not None:
+                    entry = sub.entry or encode_entry(EntryKind.PROTOCOL, sub.payload)
+                    receipt = self._signer.make(idx, entry, sub.body_sha256, cp, note, sub.leaf)
+                else:
+                    entry, sha = self._old_entry(store, idx)
+                    receipt = self._signer.make(idx, entry, sha, cp, note)
+                made.append((idx, _encoder.encode(receipt).decode()))
+            receipts.update(db.put_receipts_in_tx(store, made))
+        held = db.hold_conflicts_in_tx(store, conflicts)
+        for i, s, r in zip(todo, subs, results, strict=True):
+            answers[i], line = self._answer(s, r, receipts, held)
+            journal.append(line)
+        return revoked
 
     def _old_entry(self, store: Store, idx: int) -> tuple[bytes, str]:
         """An entry committed earlier (another batch, worker or an import) without receipt."""
