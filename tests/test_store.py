@@ -243,3 +243,28 @@ def test_proofs_from_stored_and_recomputed_nodes(store_url: str, small_definitio
         for old in range(1, size):
             proof = consistency_proof(old, size, store)
             assert verify_consistency(old, size, memory.root(old), root, proof)
+
+
+def test_a_rolled_back_locked_append_leaves_nothing_and_the_protocol_is_new_again(
+    store_url: str, small_definition: bytes
+) -> None:
+    # Intake appends inside its own transaction (receipts and journal lines join it); when
+    # that transaction fails after the append, the store's map of counted stations must not
+    # keep the entries that were never committed, or a resend would be called a duplicate
+    # of an entry that does not exist.
+    store = _store(store_url, small_definition)
+    election = store.election()
+    first = _pending(election, "1001", "party-list", "hand", 1)
+    again = _pending(election, "1002", "party-list", "hand", 2)
+    assert store.append_protocols([first])[0].status == "new"  # the map is loaded now
+    store.begin_write()
+    head = store.lock_head()
+    (res,) = store.append_protocols_locked(head, [again])
+    assert (res.status, res.ledger_index, head.size) == ("new", 2, 3)
+    store.rollback()
+    assert store.head().size == 2 and store.protocol_count() == 1
+    (res,) = store.append_protocols([again])
+    assert (res.status, res.ledger_index) == ("new", 2)
+    assert store.head().size == 3 and store.protocol_count() == 2
+    rebuilt = rebuild(election, ((i, d) for i, _k, d, _h in store.entries()))
+    assert rebuilt.tally.nonzero() == store.tally().nonzero()
