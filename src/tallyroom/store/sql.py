@@ -19,6 +19,7 @@ import operator
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count, repeat
@@ -236,23 +237,37 @@ class Store:
         pg_types: Sequence[str],
         rows: Sequence[tuple[Any, ...]],
     ) -> None:
-        """Insert many rows of one table: `COPY … FROM STDIN` on PostgreSQL, `_insert_rows` on SQLite.
+        """Insert many rows of one table: one `INSERT … SELECT FROM unnest(arrays)` on
+        PostgreSQL, `_insert_rows` on SQLite.
 
         psycopg's `executemany` sends one Bind/Execute per row, each planned and executed on
-        its own by the server: for 32 rows of a protocol batch, COPY (binary) took ~340 µs
-        against ~1,030 µs (measured on this machine), less CPU on both sides.
+        its own by the server (~1,030 µs for 32 rows of a protocol batch, measured on this
+        machine); one statement over column arrays in binary took ~450 µs and COPY ~340 µs,
+        but COPY costs two round trips and cannot join a pipeline (`Store.pipeline`), where
+        this statement costs none of its own.
         """
         if not rows:
             return
         if self.dialect.name == "postgresql":
-            sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-            with self.conn.cursor() as cur, cur.copy(sql) as copy:
-                copy.set_types(list(pg_types))
-                for row in rows:
-                    copy.write_row(row)
+            arrays = ", ".join(f"%b::{t}[]" for t in pg_types)
+            self.conn.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})",
+                [list(col) for col in zip(*rows, strict=True)],
+            )
             return
         marks = ", ".join("?" * len(columns))
         self._insert_rows(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """On PostgreSQL, send statements without waiting for each one's answer until a
+        result is needed (psycopg pipeline mode): an intake batch then waits for ~7 round
+        trips instead of ~17. Nothing changes on SQLite (no round trips)."""
+        if self.dialect.name != "postgresql":
+            yield
+            return
+        with self.conn.pipeline():
+            yield
 
     # -- schema and initialisation ------------------------------------------------------------
 

@@ -193,12 +193,13 @@ class BatchWriter:
             else:
                 todo.append(i)
         revoked: set[str] = set()
-        store.begin_write()
         try:
-            if todo:
-                revoked = self._commit_locked(store, items, todo, answers, journal)
-            db.journal_in_tx(store, journal)
-            store.commit()
+            with store.pipeline():
+                store.begin_write()
+                if todo:
+                    revoked = self._commit_locked(store, items, todo, answers, journal)
+                db.journal_in_tx(store, journal)
+                store.commit()
         except BaseException:
             store.rollback()
             raise
