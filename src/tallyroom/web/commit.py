@@ -4,7 +4,7 @@ Request handlers check a submission completely (signature, strict JSON, form and
 entry bytes and leaf hash) and hand the result — a :class:`Submission`, or an
 :class:`Attempt` (the journal line of a refused one) — to a committer, then wait. The
 committer gathers everything queued into one batch and answers each request only after the
-batch's transactions have committed (DESIGN invariant 4). While one batch commits the next
+batch's transaction has committed (DESIGN invariant 4). While one batch commits the next
 one gathers, so the number of fsyncs per second stays flat as load grows.
 
 Two committers share :class:`BatchWriter`, which does the database work of one batch:
