@@ -30,7 +30,9 @@ def _indexes(store: Store) -> set[str]:
     return names
 
 
-def test_every_version_of_a_protocol_is_found_through_indexes(tmp_path: Path, small_definition: bytes) -> None:
+def test_every_version_of_a_protocol_is_found_through_indexes(
+    tmp_path: Path, small_definition: bytes
+) -> None:
     _store(str(tmp_path / "s.db"), small_definition).close()
     with sqlite3.connect(tmp_path / "s.db") as conn:
         plan = "\n".join(

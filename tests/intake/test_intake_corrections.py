@@ -118,6 +118,12 @@ def test_operator_correction_and_annulment(live: Live) -> None:
         mid = _totals(live)
         assert mid != before
         _rebuilt_equals_running(live)
+        # The writer learns which protocol counts now: the corrected body is a duplicate of
+        # the correction's entry, the original a conflict with it.
+        again = live.post(c, json.dumps(corrected).encode())
+        assert again.status_code == 200, again.text
+        assert again.json()["receipt"]["ledger_index"] == r.json()["ledger_index"]
+        assert live.post(c, live.body("1003")).status_code == 409
         # Annul station 2001: proposed by sue, refused for sue, approved by sam.
         p = c.post("/api/v1/admin/proposals", headers=live.auth("sue"), json={
             "action": "annulment", "station": "2001", "contest": "party-list",

@@ -745,8 +745,11 @@ class Store:
         """Bring the map of active protocols, (contest, kind) -> station -> entry, up to date.
 
         Other writers (intake workers) may have appended since this process last looked: new
-        protocols are read by ledger index; a correction or annulment among the new entries
-        changes which older protocols count, so then the whole map is read again.
+        protocols are read by ledger index. A correction or annulment among the new entries
+        also stops an older protocol counting; the only such change is active -> superseded or
+        annulled with `superseded_by` = the deciding entry, so the protocols it stopped are the
+        inactive ones decided since (a few rows, on the `protocols_inactive` index). Reading
+        the whole map again instead cost 0.3-0.5 s at 400,000 protocols per decision.
         """
         election = self.election()
         if self._active is not None and self._active_size == head_size:
@@ -758,15 +761,25 @@ class Store:
                     "SELECT DISTINCT kind FROM ledger_entries WHERE idx >= ?", (self._active_size,)
                 ).fetchall()
             }
-            if kinds <= _KINDS_THAT_ONLY_ADD:
-                rows = self._execute(
+            if not kinds <= _KINDS_THAT_ONLY_ADD:
+                stopped = self._execute(
                     "SELECT station, contest, count_kind, entry_idx FROM protocols "
-                    "WHERE entry_idx >= ? AND status = 'active'",
+                    "WHERE status <> 'active' AND superseded_by >= ?",
                     (self._active_size,),
                 ).fetchall()
-                self._add_active(election, rows)
-                self._active_size = head_size
-                return self._active
+                for station, contest, kind, idx in stopped:
+                    m = self._active.get((election.contest_index[str(contest)], str(kind)))
+                    si = election.station_index[str(station)]
+                    if m is not None and m.get(si) == int(idx):
+                        del m[si]
+            rows = self._execute(
+                "SELECT station, contest, count_kind, entry_idx FROM protocols "
+                "WHERE entry_idx >= ? AND status = 'active'",
+                (self._active_size,),
+            ).fetchall()
+            self._add_active(election, rows)
+            self._active_size = head_size
+            return self._active
         self._active = {}
         rows = self._execute(
             "SELECT station, contest, count_kind, entry_idx FROM protocols WHERE status = 'active'"
