@@ -512,13 +512,14 @@ def _check_one(ctx: _Ctx, rel: str, out: Tally) -> None:
                 out.numbers += _row_numbers(row)
     elif (m := _LANG_PAGE.match(rel)) is not None:
         lang = m.group(1)
+        if m.group(4) is not None and m.group(4) in e.station_index:
+            compare_html.check_station_html(rel, data, lang, m.group(4), ex, out)
+            return
         text = data.decode("utf-8", "replace")
         if m.group(2) == "index.html":
             _area_html(ctx, rel, text, lang, e.areas[e.roots[0]].id, "api/v1/results/index.json", out)
         elif m.group(3) is not None and m.group(3) in e.area_index:
             _area_html(ctx, rel, text, lang, m.group(3), f"api/v1/results/area/{m.group(3)}.json", out)
-        elif m.group(4) is not None and m.group(4) in e.station_index:
-            compare_html.check_station_html(rel, text, lang, m.group(4), ex, out)
         else:
             out.fail("html", rel, "", "a page for an area or station the definition does not have")
 

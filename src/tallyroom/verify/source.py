@@ -22,6 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -30,6 +31,14 @@ try:
     import brotli as _brotli  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - brotli is a dependency; without it .br is skipped
     _brotli = None
+try:
+    # ISA-L's inflate decodes the same gzip format (members, CRC-32 and size checked) about
+    # 1.6x faster than zlib: a snapshot has a .gz copy of nearly every one of its files.
+    from isal import igzip as _igzip
+
+    _gunzip: Callable[[bytes], bytes] = _igzip.decompress
+except ImportError:  # pragma: no cover - isal is a dependency
+    _gunzip = gzip.decompress
 
 #: Seconds before an HTTP request gives up.
 HTTP_TIMEOUT = 30.0
@@ -48,12 +57,12 @@ def decompress(encoding: str, data: bytes) -> bytes:
     """Decompress a copy; ValueError if it does not decompress."""
     try:
         if encoding in ("gzip", "gz"):
-            return gzip.decompress(data)
+            return _gunzip(data)
         if encoding in ("br", "brotli"):
             if _brotli is None:  # pragma: no cover
                 raise ValueError("brotli is not installed")
-            out: bytes = _brotli.decompress(data)
-            return out
+            unbr: bytes = _brotli.decompress(data)
+            return unbr
         if encoding == "deflate":
             return zlib.decompress(data)
     except ValueError:
@@ -95,7 +104,9 @@ def _read(path: str) -> bytes:
     try:
         size = os.fstat(fd).st_size
         data = os.read(fd, size + 1)
-        if len(data) <= size:  # a short read, or a file that grew: read to the end
+        # One read returns the whole file when it has the size fstat gave; a short read or a
+        # file that grew meanwhile is read on to its end.
+        if len(data) != size:
             parts = [data]
             while True:
                 more = os.read(fd, 1 << 20)

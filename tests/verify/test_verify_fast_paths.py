@@ -1,0 +1,113 @@
+"""The verifier's fast paths (docs/decisions/0009-verify-speed.md) catch what the detailed
+checks catch: a compressed copy is decompressed and compared byte for byte; a station page is
+read on its bytes, and any difference goes to the detailed check that names it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+from tamper import copy_publish, rewrite
+from verify_support import Pub
+
+from tallyroom.cli import main
+from tallyroom.verify import compare_html
+
+
+def _verify(tmp_path: Path, pub: Path) -> tuple[int, list[str]]:
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["verify", str(pub), "--workers", "1", "--report", str(out)])
+    report: dict[str, Any] = json.loads(out.read_text())
+    msgs = []
+    for m in report["mismatches"]:
+        head = " › ".join(p for p in (m["file"], m["where"]) if p)
+        msgs.append(f"{head}: {m['published']} | {m['expected']} | {m['why']}")
+    return result.exit_code, msgs
+
+
+@pytest.fixture
+def snap(mini_pub: Pub, tmp_path: Path) -> Path:
+    return (copy_publish(mini_pub.out, tmp_path / "pub") / "current").resolve()
+
+
+def _station_page(snap: Path, lang: str) -> str:
+    files = json.loads((snap / "manifest.json").read_bytes())["files"]
+    return next(
+        rel
+        for rel in sorted(files)
+        if rel.startswith(f"{lang}/station/")
+        and "gzip" in files[rel][2]
+        and '<td class="n votes" data-kind="hand">' in (snap / rel).read_text()
+    )
+
+
+@pytest.mark.parametrize("how", ["other bytes", "truncated"])
+def test_a_gzip_copy_that_is_not_the_file(snap: Path, tmp_path: Path, how: str) -> None:
+    rel = _station_page(snap, "en")
+    data = (snap / rel).read_bytes()
+    copy = snap / f"{rel}.gz"
+    copy.unlink()
+    if how == "other bytes":
+        copy.write_bytes(gzip.compress(data.replace(b"</html>", b"<!-- x -->\n</html>"), mtime=0))
+    else:
+        copy.write_bytes(gzip.compress(data, mtime=0)[:-20])
+    code, msgs = _verify(tmp_path, snap.parent.parent)
+    assert code == 1
+    assert len(msgs) == 1 and msgs[0].startswith(f"{rel}.gz: None | None | decompresses to "), msgs
+    assert f"not the bytes of {rel}" in msgs[0]
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "ky"])
+def test_a_vote_changed_on_a_station_page(snap: Path, tmp_path: Path, lang: str) -> None:
+    rel = _station_page(snap, lang)
+    text = (snap / rel).read_text()
+    m = re.search(
+        r'<tr data-choice="([^"]+)">.*?<td class="n votes" data-kind="hand">([^<]*)</td>', text, re.S
+    )
+    assert m is not None
+    shown = m.group(2)
+    votes = int(shown.replace(",", "").replace("\u00a0", ""))
+    wrong = f"{votes + 1000:,}".replace(",", "," if lang == "en" else "\u00a0")
+    rewrite(snap, rel, (text[: m.start(2)] + wrong + text[m.end(2) :]).encode())
+    code, msgs = _verify(tmp_path, snap.parent.parent)
+    assert code == 1
+    assert len(msgs) == 1, msgs
+    choice = m.group(1)
+    want = f'{rel} › protocol[party-list] › {choice} › hand votes: "{wrong}" | "{shown}" | line {choice} of '
+    assert msgs[0].startswith(want + "ledger entry "), msgs
+
+
+_FRAGMENTS = [
+    b'<table class="history" data-contest="c" data-kind="hand">',
+    b'<table class="history" data-contest="c"',
+    b'<table class="history" ',
+    b"</table>",
+    b'<dl class="receipt" data-kind="hand">',
+    b"</dl>",
+    b'<figure class="protocol-image" data-kind="machine">',
+    b"</figure>",
+    b"x\n",
+    "— 1\u00a0281".encode(),
+]
+
+
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=14))
+def test_the_bytes_reader_finds_what_the_expressions_find(parts: list[bytes]) -> None:
+    """Each block the station pages' fast path cuts with ``bytes.find`` is what the detailed
+    check's regular expression finds."""
+    data = b"".join(parts)
+    for full, head, prefix, end in (
+        (compare_html._HISTORY_TABLE, compare_html._B_HISTORY_HEAD, b'<table class="history" ', b"</table>"),
+        (compare_html._RECEIPT, compare_html._B_RECEIPT_HEAD, b'<dl class="receipt" ', b"</dl>"),
+        (compare_html._FIGURE, compare_html._B_FIGURE_HEAD, b'<figure class="protocol-image" ', b"</figure>"),
+    ):
+        text = data.decode()
+        want = [tuple(g.encode() for g in found) for found in full.findall(text)]
+        assert compare_html._b_blocks(data, head, prefix, end) == want
