@@ -7,11 +7,15 @@
   reuse the publish folder between runs.
 
 Each verification runs as its own `tallyroom verify` process (as an observer would run it);
-reported: wall time, CPU time of the process and its workers, peak memory, and the summary line.
-Other load on the machine is reported too (the load average before the run), since the
-verification uses every core it is given.
+reported: wall time, CPU time of the process and its workers (user and system), peak memory,
+and the summary line. Other load on the machine is reported too (the load average before and
+after the run), since the verification uses every core it is given.
 
     python benchmarks/bench_verify.py [--only kg|100k] [--dir DIR] [--workers N] [--rounds 3]
+        [--stations N] [--src SRC]
+
+``--src`` runs the verifier of another checkout (for example a `git worktree` of an earlier
+commit + /src) on the same folders, for before/after comparisons made back to back.
 """
 
 from __future__ import annotations
@@ -97,19 +101,24 @@ def build_large(folder: Path, stations: int) -> Path:
     return out
 
 
-def verify(source: Path, workers: int | None) -> tuple[float, float, float, str]:
-    """(wall s, CPU s of the process and its children, peak MiB, summary line)."""
+def verify(
+    source: Path, workers: int | None, src: Path | None = None
+) -> tuple[float, float, float, float, str]:
+    """(wall s, user CPU s and system CPU s of the process and its workers, peak MiB, summary
+    line)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     args = [TALLYROOM, "verify", str(source), "-q"] + ([f"--workers={workers}"] if workers else [])
+    env = dict(os.environ, PYTHONPATH=str(src)) if src is not None else None
     t = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True)
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    user = after.ru_utime - before.ru_utime
+    system = after.ru_stime - before.ru_stime
     line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-300:]
     if done.returncode != 0:
         raise SystemExit(f"verify exited {done.returncode}: {line}")
-    return wall, cpu, after.ru_maxrss / 1024, line
+    return wall, user, system, after.ru_maxrss / 1024, line
 
 
 def main() -> None:
@@ -119,6 +128,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--stations", type=int, default=100_000)
+    ap.add_argument("--src", type=Path, default=None, help="Verify with the tallyroom package in SRC.")
     args = ap.parse_args()
     base = Path(args.dir or tempfile.mkdtemp(prefix="tallyroom-bench-verify-"))
     print(f"machine: {describe()}")
@@ -132,15 +142,16 @@ def main() -> None:
         best = None
         for _ in range(rounds):
             load = os.getloadavg()[0]
-            result = verify(pub, args.workers)
+            result = verify(pub, args.workers, args.src)
             if best is None or result[0] < best[0]:
-                best = (*result, load)
+                best = (*result, load, os.getloadavg()[0])
         assert best is not None
-        wall, cpu, peak, line, load = best
+        wall, user, system, peak, line, load, load_after = best
         verdict = "within" if wall <= TARGETS[name] else "OVER"
         print(
-            f"{name}: {wall:6.1f} s wall, {cpu:6.1f} s CPU, peak {peak:,.0f} MiB, {files:,} files on disk, "
-            f"load average before {load:.1f} — {verdict} the {TARGETS[name]:.0f} s target"
+            f"{name}: {wall:6.1f} s wall, {user + system:6.1f} s CPU ({user:.1f} user + {system:.1f} sys), "
+            f"peak {peak:,.0f} MiB, {files:,} files on disk, load average {load:.1f} before, "
+            f"{load_after:.1f} after — {verdict} the {TARGETS[name]:.0f} s target"
         )
         print(f"  {line}")
 
