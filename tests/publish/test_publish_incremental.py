@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from publish_support import load, make_store, mini
@@ -358,3 +360,58 @@ def test_writer_replaces_prestaged_files_without_touching_the_previous_snapshot(
     assert w2.files["a/y.json"] == w1.files["a/y.json"]
     info = w2.files["c/new.csv"]
     assert info == FileInfo(hashlib.sha256(b"n,e,w\n" * 60).hexdigest(), 360, ("gzip", "br"))
+
+
+def test_spare_files_become_new_files_and_leave_nothing_behind(tmp_path: Path) -> None:
+    prev = tmp_path / "1"
+    w1 = SnapshotWriter(prev)
+    w1.write("a/x.html", b"<p>" + b"x" * 400 + b"</p>")
+    w1.write("b/z.txt", b"z" * 10)
+    w1.close()
+    before = _tree(prev)
+    stage = tmp_path / ".staging-2"
+    stage.mkdir()
+    prestage(prev, stage, w1.files, spares=4)  # fewer than the 7 files made below
+    w2 = SnapshotWriter(stage, present=dict(w1.files), previous=prev, prev_files=dict(w1.files))
+    w2.write("a/x.html", b"<p>new</p>" * 40)
+    w2.write("c/new.csv", b"n,e,w\n" * 60)
+    w2.write("c/small.txt", b"s")
+    w2.finish()
+    assert _tree(prev) == before
+    got = _tree(stage)
+    assert set(got) == {
+        "a/x.html",
+        "a/x.html.gz",
+        "a/x.html.br",
+        "c/new.csv",
+        "c/new.csv.gz",
+        "c/new.csv.br",
+        "c/small.txt",
+    }
+    assert got["a/x.html"][1] == b"<p>new</p>" * 40 and got["a/x.html"][0] != before["a/x.html"][0]
+    assert got["c/new.csv"][1] == b"n,e,w\n" * 60 and got["c/small.txt"][1] == b"s"
+    assert w2.created == 7
+    assert not (stage / ".spare").exists()  # no spare left
+
+
+def test_csv_levels_from_memo_equal_the_rows_written_in_one_go(published: Published) -> None:
+    store = published.store
+    prefix = read_prefix(store, store.head().size)
+    election = election_of(prefix)
+    rebuilt = gate.recompute(election, prefix).rebuilt
+    assert rebuilt is not None
+    entries = protocol_entries(election, prefix, rebuilt.active)
+    results = present(election, store.tally(), entries, {k[2] for k in rebuilt.active})
+    reference: dict[str, tuple[io.StringIO, Any]] = {}
+    for key in sorted(results.rows):
+        row = results.rows[key]
+        level = exports.area_level(election, election.area_index[row["area"]])
+        if level not in reference:
+            reference[level] = exports._writer()
+        for r in exports._csv_rows(level, "area", row):
+            reference[level][1].writerow(["" if v is None else v for v in r])
+    want = {level: buf.getvalue().encode("utf-8") for level, (buf, _) in reference.items()}
+    memo: exports.CsvMemo = {}
+    assert exports.csv_levels(election, results) == want
+    assert exports.csv_levels(election, results, memo) == want
+    assert exports.csv_levels(election, results, memo) == want  # every row from the memo

@@ -51,6 +51,7 @@ from tallyroom.definition.compiled import CompiledElection
 from tallyroom.ledger.checkpoint import Checkpoint, sign_checkpoint
 from tallyroom.ledger.entry import EntryKind
 from tallyroom.publish import bulletin, exports, nist, sqlite_export
+from tallyroom.publish import files as files_mod
 from tallyroom.publish import gate as gate_mod
 from tallyroom.publish import station_files as station_files_mod
 from tallyroom.publish.audit_view import AuditView
@@ -261,6 +262,13 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(_enc.encode(value)).hexdigest()[:32]
 
 
+class _Manifest(msgspec.Struct):
+    """The parts of a published manifest.json that the next snapshot reads back."""
+
+    snapshot: dict[str, Any]
+    files: dict[str, FileInfo]
+
+
 class _Laps:
     """Time spent in each step of one snapshot (reported by `tallyroom publish -v`)."""
 
@@ -288,8 +296,9 @@ class _Prestage:
     """A staging folder for snapshot N+1 filled with hard links to every file of snapshot N,
     made in a background thread while the publisher waits for its next interval."""
 
-    def __init__(self, source: int, stage: Path, files: dict[str, FileInfo]) -> None:
+    def __init__(self, source: int, stage: Path, files: dict[str, FileInfo], spares: int = 0) -> None:
         self.source = source
+        self.spares = spares
         self.stage = stage
         self.files = dict(files)
         self.error: BaseException | None = None
@@ -303,7 +312,7 @@ class _Prestage:
             if self.stage.exists():
                 shutil.rmtree(self.stage)
             self.stage.mkdir()
-            prestage(self.stage.parent / str(self.source), self.stage, self.files)
+            prestage(self.stage.parent / str(self.source), self.stage, self.files, self.spares)
         except BaseException as exc:  # reported by take(); the publisher then links itself
             self.error = exc
         self.seconds = time.perf_counter() - t0
@@ -369,8 +378,14 @@ class Publisher:
         self._previous: _Previous | None = None
         self._snapshots: list[dict[str, Any]] | None = None
         self._prestaged: _Prestage | None = None
+        #: The CSV lines of each area row (see exports.csv_levels).
+        self._csv_memo: exports.CsvMemo = {}
+        #: Files the last snapshot created here (sizes the spares of the next, see .files).
+        self._created = 0
         #: Per leaf hash: the digest of its station record.
-        self._station_digest: dict[bytes, str] = {}
+        self._station_digest: dict[str, str] = {}
+        #: Per station key: the record object of the last snapshot, its key string and digest.
+        self._station_seen: dict[tuple[str, str, str], tuple[Row, str, str]] = {}
         #: Where each record lies in the station files of snapshot N: (N, group -> layout).
         self._station_layouts: tuple[int, dict[str, station_files_mod.Layout]] | None = None
         #: Seat projections by (contest, kind), with the row digests they were made from.
@@ -425,10 +440,10 @@ class Publisher:
         files: dict[str, FileInfo] = {}
         path = self.out / "snapshots" / str(number) / "manifest.json"
         if path.exists():
-            man = json.loads(path.read_bytes())
-            files = {k: FileInfo.from_list(v) for k, v in man["files"].items()}
+            man = msgspec.json.decode(path.read_bytes(), type=_Manifest)
+            files = man.files
             if state is not None and not state.root:
-                state.root = man["snapshot"]["root"]
+                state.root = str(man.snapshot["root"])
         return state, files
 
     # -- the one entry point -----------------------------------------------------------------
@@ -551,7 +566,8 @@ class Publisher:
         if mem is None or mem.number != number:
             return
         stage = self.out / "snapshots" / f".staging-{number + 1}-{os.getpid()}"
-        self._prestaged = _Prestage(number, stage, mem.files)
+        spares = min(files_mod.SPARE_MAX, max(files_mod.SPARE_MIN, 2 * self._created))
+        self._prestaged = _Prestage(number, stage, mem.files, spares)
 
     def wait_prestaged(self) -> float:
         """Wait for the background prestaging (if any); return the seconds it took."""
@@ -669,6 +685,7 @@ class Publisher:
                 }
             ),
         )
+        self._created = w.created
         files = dict(w.files)
         files.pop("manifest.json", None)
         self._previous = _Previous(number, state, files)
@@ -770,30 +787,45 @@ class Publisher:
 
     def _station_state(
         self, results: Results, prev_state: State | None
-    ) -> tuple[dict[str, str], dict[str, str]]:
+    ) -> tuple[dict[str, str], dict[str, str], dict[tuple[str, str, str], str]]:
         """Digest and leaf hash of every station record, each digest computed once per leaf
-        hash (a record is a pure function of its ledger entry's bytes)."""
+        hash (a record is a pure function of its ledger entry's bytes). A record that is the
+        very object seen in the last snapshot (the display step keeps records by leaf hash)
+        reuses its key string and digest without a lookup by leaf."""
         digests = self._station_digest
+        seen = self._station_seen
         old_leaves = prev_state.leaves if prev_state else {}
         old_digests = prev_state.stations if prev_state else {}
         state: dict[str, str] = {}
         leaves: dict[str, str] = {}
         hooked = self.display_hook is not None
+        by_key: dict[tuple[str, str, str], str] = {}
+        now: dict[tuple[str, str, str], tuple[Row, str, str]] = {}
         for k, r in results.stations.items():
+            got = seen.get(k)
+            if got is not None and got[0] is r and not hooked:
+                now[k] = got
+                key, dg = got[1], got[2]
+                state[key] = by_key[k] = dg
+                leaves[key] = r["leaf_hash"]
+                continue
             key = _key(k)
             leaf_hex = r["leaf_hash"]
             leaves[key] = leaf_hex
-            leaf = bytes.fromhex(leaf_hex)
-            dg = None if hooked else digests.get(leaf)
-            if dg is None:
+            known = None if hooked else digests.get(leaf_hex)
+            if known is not None:
+                dg = known
+            else:
                 if old_leaves.get(key) == leaf_hex and key in old_digests and not hooked:
                     dg = old_digests[key]
                 else:
                     dg = _digest(r)
                 if not hooked:
-                    digests[leaf] = dg
-            state[key] = dg
-        return state, leaves
+                    digests[leaf_hex] = dg
+            state[key] = by_key[k] = dg
+            now[k] = (r, key, dg)
+        self._station_seen = {} if hooked else now
+        return state, leaves, by_key
 
     def _row_state(self, results: Results) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}
@@ -839,7 +871,7 @@ class Publisher:
         }
         # -- what changed ----------------------------------------------------------------
         row_state = self._row_state(results)
-        station_state, leaves = self._station_state(results, prev_state)
+        station_state, leaves, station_digests = self._station_state(results, prev_state)
         changes = self._changes(prev_state, results, row_state, station_state, snapshot)
         lap("changes")
         extras, extras_state, image_state = self._station_extras(
@@ -853,11 +885,26 @@ class Publisher:
         jobs_state: dict[str, str] = {}
         prev_jobs = prev_state.jobs if prev_state else {}
         todo: list[Job] = []
-        station_digests = {_split3(k): v for k, v in station_state.items()}
         row_digests = {_split3(k): v[0] for k, v in row_state.items()}
         seat_digests = {k: _digest(v) for k, v in seats.items()}
         known = self._known_station_pages(prev_state, results, station_state, site.salt.hex(), extras_state)
         reused = 0
+        # Station pages whose inputs did not change are taken over here, without a job each:
+        # thousands per snapshot, where a job, its digest and its list of paths cost more than
+        # the links (which a prestaged folder already has).
+        taken: set[str] = set()
+        if prev_dir is not None:
+            start = len("page:station:")
+            index = election.station_index
+            for key, dg in known.items():
+                sid = key[start:]
+                rels = site.station_files(sid)
+                if sid in index and all(r in prev_files for r in rels):
+                    for r in rels:
+                        w.link(prev_dir, r, prev_files[r])
+                    jobs_state[key] = dg
+                    taken.add(sid)
+                    reused += 1
         for job in site.jobs(
             results,
             seats,
@@ -871,6 +918,7 @@ class Publisher:
             known,
             extras,
             extras_state,
+            taken,
         ):
             dg = job.digest(site.salt)
             jobs_state[job.key] = dg
@@ -966,11 +1014,22 @@ class Publisher:
         # -- seats and data exports -----------------------------------------------------------
         seat_docs = [seats[k] for k in sorted(seats)]
         groups = exports.stations_by_group(election, results)
-        group_state = {
-            g: _digest([station_state[_key((r["contest"], r["station"], r["count_kind"]))] for r in rows])
-            for g, rows in groups.items()
-        }
         old_groups = prev_state.groups if prev_state else {}
+        old_stations = prev_state.stations if prev_state else {}
+        # Station keys whose record changed, appeared or went away since the last snapshot.
+        moved = [k for k, v in station_state.items() if old_stations.get(k) != v]
+        moved.extend(old_stations.keys() - station_state.keys())
+        # A group none of whose records moved has the same list of digests, so the same digest.
+        group_of = exports.group_of(election)
+        touched = {group_of[_split3(k)[1]] for k in moved}
+        group_state = {
+            g: (
+                old_groups[g]
+                if g not in touched and g in old_groups
+                else _digest([station_state[_key((r["contest"], r["station"], r["count_kind"]))] for r in rs])
+            )
+            for g, rs in groups.items()
+        }
         station_files = []
         written_groups: list[str] = []
         memo = self._station_layouts
@@ -1002,7 +1061,6 @@ class Publisher:
         self._station_layouts = None if hooked else (number, layouts)
         lap("export-stations")
         old_rows = prev_state.rows if prev_state else {}
-        old_stations = prev_state.stations if prev_state else {}
         prev_db = prev_dir / "data/tallyroom.sqlite" if prev_dir is not None else None
         if prev_db is not None and prev_db.exists() and prev_state is not None:
             changed_rows = [
@@ -1010,11 +1068,7 @@ class Publisher:
                 for k in set(row_state) | set(old_rows)
                 if k not in row_state or k not in old_rows or row_state[k][0] != old_rows[k][0]
             ]
-            changed_stations = [
-                _split3(k)
-                for k in set(station_state) | set(old_stations)
-                if station_state.get(k) != old_stations.get(k)
-            ]
+            changed_stations = [_split3(k) for k in moved]
             sqlite_export.update_file(
                 prev_db,
                 w.path_for("data/tallyroom.sqlite"),
@@ -1040,7 +1094,8 @@ class Publisher:
             ),
         )
         lap("export-results")
-        for level, data in exports.csv_levels(election, results).items():
+        csv_memo = None if self.display_hook is not None else self._csv_memo
+        for level, data in exports.csv_levels(election, results, csv_memo).items():
             w.put(f"data/csv/{level}.csv", data)
         lap("export-csv")
         recon = exports.reconciliation_document(results, snapshot)
@@ -1096,7 +1151,8 @@ class Publisher:
             "format": "tallyroom-snapshot/1",
             "snapshot": snapshot,
             "languages": list(self.languages),
-            "files": {rel: info.to_list() for rel, info in sorted(w.files.items())},
+            # Encoded as [sha256, size, [encodings]] per file, keys sorted by the encoder.
+            "files": w.files,
         }
         w.write("manifest.json", exports.json_bytes(manifest))
         state = State(
@@ -1314,7 +1370,7 @@ def _with_records(job: Job, results: Results, records: dict[tuple[str, str, str]
     return dataclasses.replace(job, make=functools.partial(make.func, *args, **make.keywords))
 
 
-def _render_chunk(task: _Task) -> dict[str, list[Any]]:
+def _render_chunk(task: _Task) -> dict[str, FileInfo]:
     assert _WORKER is not None
     import pickle
 
@@ -1334,7 +1390,7 @@ def _render_chunk(task: _Task) -> dict[str, list[Any]]:
                 w.write(rel, data)
     finally:
         w.close()
-    return {rel: info.to_list() for rel, info in w.files.items()}
+    return w.files
 
 
 class Rendering:
@@ -1421,9 +1477,8 @@ class Rendering:
         pool, self.pool = self.pool, None
         try:
             for files in self.results:
-                for rel, info in files.items():
-                    w.files[rel] = FileInfo.from_list(info)
-                    w.written += 1
+                w.files.update(files)
+                w.written += len(files)
             pool.close()
             pool.join()
         finally:

@@ -129,24 +129,43 @@ def _writer() -> tuple[io.StringIO, Any]:
     return buf, w
 
 
-def csv_levels(election: CompiledElection, results: Results) -> dict[str, bytes]:
-    """One CSV per area level (`admin-0`, `admin-1`, `smd-0`, …)."""
-    buffers: dict[str, tuple[io.StringIO, Any]] = {}
+#: Per area row key: the row object, its level and its CSV lines (:func:`csv_levels`).
+CsvMemo = dict[tuple[str, str, str], tuple[Row, str, str]]
+
+
+def csv_levels(election: CompiledElection, results: Results, memo: CsvMemo | None = None) -> dict[str, bytes]:
+    """One CSV per area level (`admin-0`, `admin-1`, `smd-0`, …). With a ``memo`` (kept by a
+    long-running publisher), a row that is the very object written last time (the display
+    step keeps rows whose totals did not change) gives the lines written then: a CSV writer
+    keeps no state between rows, so the file is the same."""
+    buf, w = _writer()
+    header = buf.getvalue()
+    parts: dict[str, list[str]] = {}
     for key in sorted(results.rows):
         row = results.rows[key]
-        level = area_level(election, election.area_index[row["area"]])
-        if level not in buffers:
-            buffers[level] = _writer()
-        w = buffers[level][1]
-        for r in _csv_rows(level, "area", row):
-            w.writerow([_cell(v) for v in r])
-    return {level: buf.getvalue().encode("utf-8") for level, (buf, _) in buffers.items()}
+        got = memo.get(key) if memo is not None else None
+        if got is not None and got[0] is row:
+            level, text = got[1], got[2]
+        else:
+            level = area_level(election, election.area_index[row["area"]])
+            buf.seek(0)
+            buf.truncate()
+            for r in _csv_rows(level, "area", row):
+                w.writerow([_cell(v) for v in r])
+            text = buf.getvalue()
+            if memo is not None:
+                memo[key] = (row, level, text)
+        got_parts = parts.get(level)
+        if got_parts is None:
+            got_parts = parts[level] = [header]
+        got_parts.append(text)
+    return {level: "".join(texts).encode("utf-8") for level, texts in parts.items()}
 
 
 _GROUPS: dict[int, tuple[CompiledElection, dict[str, str]]] = {}
 
 
-def _groups_of(election: CompiledElection) -> dict[str, str]:
+def group_of(election: CompiledElection) -> dict[str, str]:
     """Station id -> its file group (kept per election)."""
     got = _GROUPS.get(id(election))
     if got is None or got[0] is not election:
@@ -157,7 +176,7 @@ def _groups_of(election: CompiledElection) -> dict[str, str]:
 
 
 def stations_by_group(election: CompiledElection, results: Results) -> dict[str, list[Row]]:
-    groups = _groups_of(election)
+    groups = group_of(election)
     keys: dict[str, list[tuple[str, str, str]]] = {}
     for key in results.stations:
         keys.setdefault(groups[key[1]], []).append(key)

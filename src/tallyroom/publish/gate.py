@@ -24,7 +24,7 @@ kind, and the numbers involved.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -309,7 +309,7 @@ def check(
             if p is not None and p.leaf_hash == seen[1].leaf_hash and p.ledger_index == seen[1].ledger_index:
                 unchanged.add(skey)
     differing = _compare_records(out, election, in_ledger, results.stations, unchanged)
-    expected_stations = _Recomputed(in_ledger, results.stations, differing)
+    expected_stations = _recomputed(in_ledger, results.stations, differing)
     # 4b. Machine-vs-hand reconciliation and outcome sensitivity, made again from the records
     # and rows recomputed from the ledger (the display step made them from its own).
     expected_recon = memo.audit.reconciliation(election, kinds, expected_stations, expected_rows)
@@ -389,33 +389,20 @@ def _compare_records(
     return differing
 
 
-class _Recomputed(Mapping[StationKey, Row]):
+def _recomputed(
+    in_ledger: Mapping[StationKey, ProtocolEntry],
+    published: Mapping[StationKey, Row],
+    differing: Mapping[StationKey, Row],
+) -> Mapping[StationKey, Row]:
     """The station records recomputed from the ledger, by key. A recomputed record equal to
     its published twin (compared in this snapshot, or the very object that was compared with
     the record of the same ledger entry before) is given as that published object, so that
-    the gate holds no second copy of the records."""
-
-    def __init__(
-        self,
-        in_ledger: Mapping[StationKey, ProtocolEntry],
-        published: Mapping[StationKey, Row],
-        differing: Mapping[StationKey, Row],
-    ) -> None:
-        self._in_ledger, self._published, self._differing = in_ledger, published, differing
-
-    def __getitem__(self, key: StationKey) -> Row:
-        got = self._differing.get(key)
-        if got is not None:
-            return got
-        if key not in self._in_ledger:
-            raise KeyError(key)
-        return self._published[key]
-
-    def __iter__(self) -> Iterator[StationKey]:
-        return iter(self._in_ledger)
-
-    def __len__(self) -> int:
-        return len(self._in_ledger)
+    the gate holds no second copy of the records. When every record equals its twin and the
+    keys are the same, that is the published mapping itself: a plain dict, read about 10,000
+    times per reconciliation document (a Mapping subclass cost 1 µs per lookup)."""
+    if not differing and in_ledger.keys() == published.keys():
+        return published
+    return {k: differing[k] if k in differing else published[k] for k in in_ledger}
 
 
 def expected_area_rows(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
@@ -585,6 +585,7 @@ class Site:
         known: Mapping[str, str] | None = None,
         extras: StationExtras | None = None,
         extras_digests: Mapping[str, str] | None = None,
+        skip: Container[str] = (),
     ) -> Iterator[Job]:
         """Every page of the snapshot. Digests of what pages are made from — a digest per
         station record (``station_digests``), per area row (``row_digests``) and per seat
@@ -592,7 +593,8 @@ class Site:
         without building its data; ``known`` gives the digests of station pages whose inputs
         are known to be unchanged (then not even their inputs are assembled).
         ``extras_digests`` (station id -> digest) covers what ``extras`` adds to a station
-        page: history, photos, intake figures."""
+        page: history, photos, intake figures. No job is made for the station pages in
+        ``skip`` (station ids: pages the caller took over unchanged)."""
         e = self.election
         national = self.national_data(results, seats)
         national["snapshot"] = snapshot
@@ -622,6 +624,8 @@ class Site:
                 self._area_page_data(i, results, seats),
             )
         for si, st in enumerate(e.stations):
+            if st.id in skip:
+                continue
             key = f"page:station:{st.id}"
             same = known.get(key) if known is not None else None
             inputs = None
@@ -665,6 +669,13 @@ class Site:
         )
         if downloads is not None:
             yield self.downloads_job(snapshot, downloads)
+
+    def station_files(self, station_id: str) -> list[str]:
+        """The files of a station page: one per language and its JSON twin (as :meth:`jobs`
+        names them)."""
+        return [f"{lang}/station/{station_id}.html" for lang in self.languages] + [
+            f"api/v1/results/station/{station_id}.json"
+        ]
 
     def downloads_job(self, snapshot: dict[str, Any], downloads: list[dict[str, Any]]) -> Job:
         """The downloads page (its data lists the export files, so it is made after them)."""
