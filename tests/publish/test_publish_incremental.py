@@ -415,3 +415,20 @@ def test_csv_levels_from_memo_equal_the_rows_written_in_one_go(published: Publis
     assert exports.csv_levels(election, results) == want
     assert exports.csv_levels(election, results, memo) == want
     assert exports.csv_levels(election, results, memo) == want  # every row from the memo
+
+
+def test_files_written_later_equal_files_written_at_once(tmp_path: Path) -> None:
+    files = {f"p/{i}.html": (b"<p>%d</p>" % i) * (40 + i) for i in range(30)} | {"q/small.json": b"{}"}
+    now = SnapshotWriter(tmp_path / "now")
+    for rel, data in files.items():
+        now.write(rel, data)
+    now.finish()
+    later = SnapshotWriter(tmp_path / "later")
+    for rel, data in files.items():
+        later.write_later(rel, data)
+    later.drain()
+    later.finish()
+    assert later.files == now.files and later.written == now.written == len(files)
+    assert {k: v[1] for k, v in _tree(tmp_path / "later").items()} == {
+        k: v[1] for k, v in _tree(tmp_path / "now").items()
+    }

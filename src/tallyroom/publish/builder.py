@@ -1472,7 +1472,8 @@ class Rendering:
         if self.pool is None:
             for job in self.jobs:
                 for rel, data in self.site.produce(job, None if job.volatile else self.snapshot).items():
-                    w.write(rel, data)
+                    w.write_later(rel, data)
+            w.drain()
             return
         pool, self.pool = self.pool, None
         try:

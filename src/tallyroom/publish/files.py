@@ -25,7 +25,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import threading
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,9 +203,10 @@ class _Spares:
     def open(self, dir_fd: int, name: str) -> int | None:
         """A descriptor (for writing) of a new empty file ``name`` in ``dir_fd``; None when
         no spare is left."""
-        if not self.names:
+        try:
+            spare = self.names.pop()  # atomic: the writer's thread may take spares too
+        except IndexError:
             return None
-        spare = self.names.pop()
         fd = os.open(spare, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), dir_fd=self.fd)
         try:
             os.link(spare, name, src_dir_fd=self.fd, dst_dir_fd=dir_fd)
@@ -258,6 +261,10 @@ class SnapshotWriter:
     _spares: _Spares | None = None
     #: Files created (each an inode allocated), to size the next snapshot's spares.
     created: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The thread that writes files handed to :meth:`write_later`, and those not yet recorded.
+    _pool: ThreadPoolExecutor | None = None
+    _pending: list[tuple[str, Future[FileInfo]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         folder = self.root / SPARE_FOLDER
@@ -266,7 +273,8 @@ class SnapshotWriter:
 
     def _open_new(self, dir_fd: int, name: str) -> int:
         """A descriptor of a new file ``name`` (which must not exist): a spare if any is left."""
-        self.created += 1
+        with self._lock:
+            self.created += 1
         if self._spares is not None:
             fd = self._spares.open(dir_fd, name)
             if fd is not None:
@@ -370,7 +378,15 @@ class SnapshotWriter:
         if self.present:
             self._clear(rel)
         folder, name = _split(rel)
-        fd = self.dirs.fd(folder)
+        info = self._encode(self.dirs.fd(folder), name, rel, data, compress)
+        self.files[rel] = info
+        self.written += 1
+        return info
+
+    def _encode(self, fd: int, name: str, rel: str, data: bytes, compress: bool | None) -> FileInfo:
+        """Create ``name`` in the folder ``fd`` with ``data`` and its compressed copies. Changes
+        nothing of this writer but its spares and count of files made (both safe from the
+        writer's thread)."""
         self._create(fd, name, data)
         encodings: list[str] = []
         want = self.compress if compress is None else compress
@@ -381,10 +397,27 @@ class SnapshotWriter:
             if br is not None and self.brotli and _brotli is not None:
                 self._create(fd, name + ".br", compress_brotli(data, br))
                 encodings.append("br")
-        info = FileInfo(hashlib.sha256(data).hexdigest(), len(data), tuple(encodings))
-        self.files[rel] = info
-        self.written += 1
-        return info
+        return FileInfo(hashlib.sha256(data).hexdigest(), len(data), tuple(encodings))
+
+    def write_later(self, rel: str, data: bytes) -> None:
+        """:meth:`write`, with the compression, hashing and writing done by one background
+        thread: they release the GIL, so on a second core they overlap the rendering of the
+        next page. The file is recorded by :meth:`drain` (the prestaged link is removed here,
+        in the caller's thread, so that nothing is ever written through it)."""
+        if self.present:
+            self._clear(rel)
+        folder, name = _split(rel)
+        fd = self.dirs.fd(folder)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="tallyroom-writer")
+        self._pending.append((rel, self._pool.submit(self._encode, fd, name, rel, data, None)))
+
+    def drain(self) -> None:
+        """Wait for the files handed to :meth:`write_later` and record them."""
+        pending, self._pending = self._pending, []
+        for rel, done in pending:
+            self.files[rel] = done.result()
+            self.written += 1
 
     def link(self, previous: Path, rel: str, info: FileInfo) -> None:
         """Reuse an unchanged file (and its compressed copies) of the previous snapshot."""
@@ -411,11 +444,15 @@ class SnapshotWriter:
     def finish(self) -> None:
         """Remove prestaged files the new snapshot does not have and the spares left; close
         descriptors."""
+        self.drain()
         for rel in list(self.present):
             self._clear(rel)
         self.close()
 
     def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)  # before the descriptors its files use are closed
         spares, self._spares = self._spares, None
         if spares is not None:
             spares.remove()
