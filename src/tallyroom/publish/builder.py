@@ -136,12 +136,16 @@ def utc_iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` in one rename. ``durable=False`` skips the fsync, for
+    files that are rewritten at every attempt or are only a cache (status.json, the state of
+    the last snapshot: a lost or empty state file makes the next build a full one)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -290,17 +294,33 @@ class _Previous:
     number: int
     state: State
     files: dict[str, FileInfo]
+    #: Files that snapshot rewrote although it was built on the one before (the national
+    #: page, the exports, "what changed"…): most are rewritten again in the next one.
+    rewritten: frozenset[str] = frozenset()
 
 
 class _Prestage:
-    """A staging folder for snapshot N+1 filled with hard links to every file of snapshot N,
-    made in a background thread while the publisher waits for its next interval."""
+    """A staging folder for snapshot N+1 filled with hard links to the files of snapshot N,
+    made in a background thread while the publisher waits for its next interval.
 
-    def __init__(self, source: int, stage: Path, files: dict[str, FileInfo], spares: int = 0) -> None:
+    Files in ``skip`` (those snapshot N rewrote) are not linked: a prestaged link to a file
+    that is written again must be unlinked first, in the snapshot's critical path (about 850
+    unlinks per Kyrgyz-sized incremental snapshot, 25 ms), while a skipped file that turns out
+    unchanged costs one link there (:meth:`SnapshotWriter.link`)."""
+
+    def __init__(
+        self,
+        source: int,
+        stage: Path,
+        files: dict[str, FileInfo],
+        spares: int = 0,
+        skip: frozenset[str] = frozenset(),
+    ) -> None:
         self.source = source
         self.spares = spares
         self.stage = stage
         self.files = dict(files)
+        self.linked = {k: v for k, v in self.files.items() if k not in skip} if skip else dict(self.files)
         self.error: BaseException | None = None
         self.seconds = 0.0
         self.thread = threading.Thread(target=self._run, name="tallyroom-prestage", daemon=True)
@@ -312,16 +332,17 @@ class _Prestage:
             if self.stage.exists():
                 shutil.rmtree(self.stage)
             self.stage.mkdir()
-            prestage(self.stage.parent / str(self.source), self.stage, self.files, self.spares)
+            prestage(self.stage.parent / str(self.source), self.stage, self.linked, self.spares)
         except BaseException as exc:  # reported by take(); the publisher then links itself
             self.error = exc
         self.seconds = time.perf_counter() - t0
 
-    def take(self, source: int | None) -> tuple[Path, dict[str, FileInfo]] | None:
-        """The prestaged folder if it was made from snapshot ``source``; else remove it."""
+    def take(self, source: int | None) -> tuple[Path, dict[str, FileInfo], dict[str, FileInfo]] | None:
+        """The prestaged folder if it was made from snapshot ``source`` (with the manifest it
+        was made from and the files linked in it); else remove it."""
         self.thread.join()
         if self.error is None and source == self.source:
-            return self.stage, self.files
+            return self.stage, self.files, self.linked
         shutil.rmtree(self.stage, ignore_errors=True)
         return None
 
@@ -567,7 +588,7 @@ class Publisher:
             return
         stage = self.out / "snapshots" / f".staging-{number + 1}-{os.getpid()}"
         spares = min(files_mod.SPARE_MAX, max(files_mod.SPARE_MIN, 2 * self._created))
-        self._prestaged = _Prestage(number, stage, mem.files, spares)
+        self._prestaged = _Prestage(number, stage, mem.files, spares, mem.rewritten)
 
     def wait_prestaged(self) -> float:
         """Wait for the background prestaging (if any); return the seconds it took."""
@@ -609,7 +630,7 @@ class Publisher:
             "last_attempt": outcome.to_dict(),
             "healthy": outcome.status != "refused",
         }
-        _atomic_write(self.out / "status.json", exports.json_bytes(status))
+        _atomic_write(self.out / "status.json", exports.json_bytes(status), durable=False)
 
     # -- building ----------------------------------------------------------------------------
 
@@ -634,7 +655,7 @@ class Publisher:
         staged = self._prestaged.take(prev_number) if self._prestaged is not None else None
         self._prestaged = None
         if staged is not None and staged[1] == prev_files:
-            stage, present = staged
+            stage, _, present = staged
         else:
             if staged is not None:
                 shutil.rmtree(staged[0], ignore_errors=True)
@@ -688,7 +709,8 @@ class Publisher:
         self._created = w.created
         files = dict(w.files)
         files.pop("manifest.json", None)
-        self._previous = _Previous(number, state, files)
+        rewritten = frozenset(w.rewritten) if prev_dir is not None else frozenset()
+        self._previous = _Previous(number, state, files, rewritten)
         lap("log")
         outcome.timings = timings
         return outcome
@@ -1077,11 +1099,12 @@ class Publisher:
                 changed_rows,
                 changed_stations,
             )
-            w.adopt("data/tallyroom.sqlite")
         else:
-            rel = "data/tallyroom.sqlite"
-            sqlite_export.build_file(election, results, snapshot, w.path_for(rel))
-            w.adopt(rel)
+            sqlite_export.build_file(election, results, snapshot, w.path_for("data/tallyroom.sqlite"))
+        if render.forks:
+            w.adopt("data/tallyroom.sqlite")
+        else:  # nothing is forked while the writer's thread hashes and compresses it
+            w.adopt_later("data/tallyroom.sqlite")
         lap("export-sqlite")
         # -- pages: rendered by forked workers from here on. Everything above reads the station
         # records; nothing below does until the workers are done (see Rendering.start).
@@ -1170,7 +1193,7 @@ class Publisher:
             extras=extras_state,
             images=image_state,
         )
-        _atomic_write(self.out / ".state" / f"{number}.json", state.to_json())
+        _atomic_write(self.out / ".state" / f"{number}.json", state.to_json(), durable=False)
         self._append_snapshot_list(self._snapshot_list(snapshot))
         lap("manifest")
         outcome = Outcome(
@@ -1422,6 +1445,11 @@ class Rendering:
         self._payload: Any = None
         self.started = False
 
+    @property
+    def forks(self) -> bool:
+        """Whether :meth:`start` forks worker processes (else :meth:`finish` renders here)."""
+        return self.workers > 1 and len(self.jobs) >= PARALLEL_MIN
+
     def start(self) -> None:
         """Fork the workers and hand them the pages (if worth it; else :meth:`finish` renders)."""
         global _WORKER
@@ -1429,7 +1457,7 @@ class Rendering:
             return
         self.started = True
         site, w, jobs = self.site, self.w, self.jobs
-        if self.workers <= 1 or len(jobs) < PARALLEL_MIN:
+        if not self.forks:
             return
         import multiprocessing
 

@@ -265,6 +265,9 @@ class SnapshotWriter:
     #: The thread that writes files handed to :meth:`write_later`, and those not yet recorded.
     _pool: ThreadPoolExecutor | None = None
     _pending: list[tuple[str, Future[FileInfo]]] = field(default_factory=list)
+    #: Files this writer wrote (not linked) in this process, in order: a continuous publisher
+    #: does not prestage them for the next snapshot (they are mostly rewritten again).
+    rewritten: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         folder = self.root / SPARE_FOLDER
@@ -322,7 +325,11 @@ class SnapshotWriter:
         folder, name = _split(rel)
         fd = self.dirs.fd(folder)
         if os.path.getsize(self.root / rel) >= LARGE:
-            return self._adopt_large(rel, fd, name)
+            info = self._adopt_large(rel, fd, name)
+            self.files[rel] = info
+            self.written += 1
+            self.rewritten.append(rel)
+            return info
         data = (self.root / rel).read_bytes()
         encodings: list[str] = []
         if self.compress and len(data) >= MIN_COMPRESS and os.path.splitext(name)[1] in COMPRESSIBLE:
@@ -335,6 +342,7 @@ class SnapshotWriter:
         info = FileInfo(hashlib.sha256(data).hexdigest(), len(data), tuple(encodings))
         self.files[rel] = info
         self.written += 1
+        self.rewritten.append(rel)
         return info
 
     def _adopt_large(self, rel: str, fd: int, name: str) -> FileInfo:
@@ -355,10 +363,7 @@ class SnapshotWriter:
         finally:
             if out >= 0:
                 os.close(out)
-        info = FileInfo(sha.hexdigest(), size, ("gzip",) if gz is not None else ())
-        self.files[rel] = info
-        self.written += 1
-        return info
+        return FileInfo(sha.hexdigest(), size, ("gzip",) if gz is not None else ())
 
     def put(self, rel: str, data: bytes) -> FileInfo:
         """Write ``data``, or link the previous snapshot's file when it holds these very bytes
@@ -381,6 +386,7 @@ class SnapshotWriter:
         info = self._encode(self.dirs.fd(folder), name, rel, data, compress)
         self.files[rel] = info
         self.written += 1
+        self.rewritten.append(rel)
         return info
 
     def _encode(self, fd: int, name: str, rel: str, data: bytes, compress: bool | None) -> FileInfo:
@@ -412,12 +418,27 @@ class SnapshotWriter:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="tallyroom-writer")
         self._pending.append((rel, self._pool.submit(self._encode, fd, name, rel, data, None)))
 
+    def adopt_later(self, rel: str) -> None:
+        """:meth:`adopt` by the background thread of :meth:`write_later`: hashing and
+        compressing a large download (the 13 MB SQLite file of a Kyrgyz-sized election:
+        40–50 ms, all of it outside the GIL) overlap what the caller does next. Only for a
+        writer whose caller does not fork while the thread runs."""
+        folder, name = _split(rel)
+        fd = self.dirs.fd(folder)
+        if os.path.getsize(self.root / rel) < LARGE:
+            self.adopt(rel)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="tallyroom-writer")
+        self._pending.append((rel, self._pool.submit(self._adopt_large, rel, fd, name)))
+
     def drain(self) -> None:
         """Wait for the files handed to :meth:`write_later` and record them."""
         pending, self._pending = self._pending, []
         for rel, done in pending:
             self.files[rel] = done.result()
             self.written += 1
+            self.rewritten.append(rel)
 
     def link(self, previous: Path, rel: str, info: FileInfo) -> None:
         """Reuse an unchanged file (and its compressed copies) of the previous snapshot."""

@@ -227,8 +227,13 @@ class Site:
     def _leader(self, contest_id: str, row: Row | None) -> dict[str, Any] | None:
         if row is None or row["stations_reporting"] == 0:
             return None
-        best = max(row["choices"], key=lambda c: (c["votes"], -row["choices"].index(c)))
-        if best["votes"] == 0:
+        # The first of the largest (ballot order breaks ties), without a key per choice:
+        # this runs for every area and contest on the map of every snapshot.
+        best = None
+        for c in row["choices"]:
+            if best is None or c["votes"] > best["votes"]:
+                best = c
+        if best is None or best["votes"] == 0:
             return None
         return {
             "id": best["id"],
