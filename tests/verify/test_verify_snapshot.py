@@ -261,6 +261,51 @@ def test_numbers_in_nist_and_sqlite(pub_copy: Path, tmp_path: Path) -> None:
     ), msgs
 
 
+def test_sqlite_protocol_lines_missing_extra_duplicate_and_changed(pub_copy: Path, tmp_path: Path) -> None:
+    """The protocol lines table is compared as it streams by in key order: every kind of
+    wrong row is still named, whatever the file's own key and collation say."""
+    import sqlite3
+
+    snap = current(pub_copy)
+    tmp = tmp_path / "x.sqlite"
+    shutil.copy(snap / "data/tallyroom.sqlite", tmp)
+    with sqlite3.connect(tmp) as conn:
+        cols = "contest, count_kind, station, line, value"
+        first, second, third = conn.execute(
+            f"SELECT {cols} FROM protocol_lines ORDER BY contest, count_kind, station, line LIMIT 3"
+        ).fetchall()
+        # A copy of the table without its primary key, so that a key can come twice.
+        conn.execute(f"CREATE TABLE copy AS SELECT {cols} FROM protocol_lines")
+        conn.execute("DROP TABLE protocol_lines")
+        conn.execute("ALTER TABLE copy RENAME TO protocol_lines")
+        conn.execute(
+            "DELETE FROM protocol_lines WHERE contest = ? AND count_kind = ? AND station = ? AND line = ?",
+            first[:4],
+        )
+        conn.execute(f"INSERT INTO protocol_lines ({cols}) VALUES (?, ?, ?, ?, ?)", second)
+        conn.execute(
+            "UPDATE protocol_lines SET value = value + 7 "
+            "WHERE contest = ? AND count_kind = ? AND station = ? AND line = ?",
+            third[:4],
+        )
+        conn.execute(
+            f"INSERT INTO protocol_lines ({cols}) VALUES (?, ?, ?, ?, ?)", (*third[:3], "no-such-line", 1)
+        )
+    rewrite(snap, "data/tallyroom.sqlite", tmp.read_bytes())
+    result, report = report_of(tmp_path, str(pub_copy))
+    assert result.exit_code == 1
+    msgs = messages(report)
+    where = "data/tallyroom.sqlite › protocol_lines"
+    name = " / ".join(map(str, first[:4]))
+    assert any(m.startswith(f"{where}[{name}]") and "row is missing" in m for m in msgs), msgs
+    assert any(m.startswith(where) and "1 duplicate rows" in m for m in msgs), msgs
+    name = " / ".join(map(str, third[:4]))
+    changed = f"{where}[{name}].value: {third[4] + 7} | {third[4]} | line {third[3]} of the protocol in force"
+    assert any(m.startswith(changed) for m in msgs), msgs
+    name = " / ".join(map(str, (*third[:3], "no-such-line")))
+    assert any(m.startswith(f"{where}[{name}]") and "should not exist" in m for m in msgs), msgs
+
+
 def test_file_changed_without_fixing_the_manifest(pub_copy: Path, tmp_path: Path) -> None:
     snap = current(pub_copy)
     path = snap / "api/v1/results/party-list/hand/kg.json"

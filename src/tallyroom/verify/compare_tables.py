@@ -10,6 +10,8 @@ import csv
 import io
 import sqlite3
 import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -329,35 +331,78 @@ def check_sqlite(
             tmp.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class _Want:
+    """What one table should hold: a row's values by its key (None: no such row), how many
+    rows, and every key (walked only when rows are missing)."""
+
+    lookup: Callable[[tuple[Any, ...]], tuple[Any, ...] | None]
+    count: int
+    every: Callable[[], Iterable[tuple[Any, ...]]]
+
+
+def _want(expected: dict[tuple[Any, ...], tuple[Any, ...]]) -> _Want:
+    return _Want(expected.get, len(expected), expected.keys)
+
+
+#: Rows read from the database at a time.
+_BATCH = 10_000
+
+
 def _compare_table(
     conn: sqlite3.Connection,
     file: str,
     table: str,
     columns: tuple[str, ...],
     key_len: int,
-    expected: dict[tuple[Any, ...], tuple[Any, ...]],
+    want: _Want,
     numeric: int,
     out: Tally,
     why: Any,
 ) -> None:
-    rows = conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
-    got = {tuple(r[:key_len]): tuple(r[key_len:]) for r in rows}
-    out.numbers += numeric * len(expected)
-    if got == expected and len(rows) == len(expected):
-        return
-    for k, v in expected.items():
-        g = got.get(k)
-        if g is None:
-            out.fail("sqlite", file, f"{table}[{' / '.join(map(str, k))}]", "row is missing")
-            continue
-        for col, a, b in zip(columns[key_len:], g, v, strict=True):
-            if a != b:
-                out.add("sqlite", file, f"{table}[{' / '.join(map(str, k))}].{col}", a, b, why(k, col))
-    for k in got:
-        if k not in expected:
-            out.fail("sqlite", file, f"{table}[{' / '.join(map(str, k))}]", "a row that should not exist")
-    if len(rows) != len(got):
-        out.fail("sqlite", file, table, f"{len(rows) - len(got)} duplicate rows")
+    """Compare a table with what it should hold, reading it in key order in batches: never
+    all of it in memory (``protocol_lines`` has a row per line of every protocol, 10 million
+    rows at 100,000 Kyrgyz-shaped stations; reading them whole held about 10 GB). A key that
+    comes twice is next to itself in key order (``COLLATE BINARY``: whatever the file says)."""
+    order = ", ".join(f"{c} COLLATE BINARY" for c in columns[:key_len])
+    cur = conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}")
+    out.numbers += numeric * want.count
+    matched = duplicates = 0
+    previous: tuple[Any, ...] | None = None
+
+    def where(k: tuple[Any, ...]) -> str:
+        return f"{table}[{' / '.join(map(str, k))}]"
+
+    while batch := cur.fetchmany(_BATCH):
+        for r in batch:
+            k = tuple(r[:key_len])
+            if k == previous:
+                duplicates += 1
+                continue
+            previous = k
+            v = want.lookup(k)
+            if v is None:
+                out.fail("sqlite", file, where(k), "a row that should not exist")
+                continue
+            matched += 1
+            g = tuple(r[key_len:])
+            if g != v:
+                for col, a, b in zip(columns[key_len:], g, v, strict=True):
+                    if a != b:
+                        out.add("sqlite", file, f"{where(k)}.{col}", a, b, why(k, col))
+    if duplicates:
+        out.fail("sqlite", file, table, f"{duplicates} duplicate rows")
+    if matched < want.count:
+        # The file's own keys, indexed in a temporary table (the file is read-only and may have
+        # no index of its own): one lookup per expected row, none of it in Python's memory.
+        keys = ", ".join(columns[:key_len])
+        conn.execute("DROP TABLE IF EXISTS temp.seen_keys")
+        conn.execute(f"CREATE TEMP TABLE seen_keys AS SELECT DISTINCT {keys} FROM main.{table}")
+        conn.execute(f"CREATE INDEX temp.seen_keys_index ON seen_keys ({keys})")
+        probe = "SELECT 1 FROM temp.seen_keys WHERE " + " AND ".join(f"{c} = ?" for c in columns[:key_len])
+        for k in want.every():
+            if conn.execute(probe, k).fetchone() is None:
+                out.fail("sqlite", file, where(k), "row is missing")
 
 
 def _check_sqlite(
@@ -406,7 +451,7 @@ def _check_sqlite(
             "percent_base_value",
         ),
         3,
-        results,
+        _want(results),
         10,
         out,
         row_why,
@@ -422,7 +467,7 @@ def _check_sqlite(
         "choice_results",
         ("contest", "count_kind", "area", "choice", "votes", "percent"),
         4,
-        choice_results,
+        _want(choice_results),
         2,
         out,
         lambda k, col: ex.why((k[0], k[2], k[1]), col, k[3]),
@@ -452,7 +497,7 @@ def _check_sqlite(
             "turnout_percent",
         ),
         3,
-        protocols,
+        _want(protocols),
         7,
         out,
         lambda k, col: (
@@ -461,11 +506,21 @@ def _check_sqlite(
             else "the ledger entry in force"
         ),
     )
-    lines = {
-        (r["contest"], r["count_kind"], r["station"], lid): (v,)
-        for r in ex.stations.values()
-        for lid, v in r["lines"].items()
-    }
+    records = ex.stations
+
+    def line(k: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        record = records.get((k[0], k[2], k[1]))
+        if record is None or k[3] not in record["lines"]:
+            return None
+        return (record["lines"][k[3]],)
+
+    # Looked up in the records, not made into a mapping of its own (a row per protocol line).
+    def every_line() -> Iterable[tuple[Any, ...]]:
+        for r in records.values():
+            for lid in r["lines"]:
+                yield (r["contest"], r["count_kind"], r["station"], lid)
+
+    lines = _Want(line, sum(len(r["lines"]) for r in records.values()), every_line)
     _compare_table(
         conn,
         file,
@@ -492,7 +547,7 @@ def _check_sqlite(
         "areas",
         ("id", "name_en", "name_ru", "name_ky", "hierarchy", "parent", "kind", "code", "level"),
         1,
-        areas,
+        _want(areas),
         0,
         out,
         lambda k, col: "the definition",
@@ -504,7 +559,7 @@ def _check_sqlite(
         "stations",
         ("id", "name_en", "name_ru", "name_ky", "registered", "abroad"),
         1,
-        stations,
+        _want(stations),
         1,
         out,
         lambda k, col: "the definition",
@@ -516,7 +571,7 @@ def _check_sqlite(
         "station_areas",
         ("station", "area"),
         2,
-        station_areas,
+        _want(station_areas),
         0,
         out,
         lambda k, col: "the definition",
@@ -537,7 +592,7 @@ def _check_sqlite(
         "contests",
         ("id", "name_en", "kind", "area", "percent_base", "official_count"),
         1,
-        contests,
+        _want(contests),
         0,
         out,
         lambda k, col: "the definition",
@@ -553,7 +608,7 @@ def _check_sqlite(
         "choices",
         ("contest", "id", "position", "name_en", "name_ru", "name_ky", "against_all", "party"),
         2,
-        choices,
+        _want(choices),
         0,
         out,
         lambda k, col: "the definition",
