@@ -173,6 +173,7 @@ def verify(
         _watch(console, source, interval, max_polls, workers, report_file, show, quiet)
         return
     from tallyroom.verify.run import verify_opened
+    from tallyroom.verify.workers import WorkerDied
 
     try:
         opened = open_source(source)
@@ -183,6 +184,8 @@ def verify(
         )
     except SourceError as exc:
         _unreadable(console, str(exc))
+    except WorkerDied as exc:
+        _unfinished(console, str(exc))
     report = v.report
     if receipts_file is not None or compare_file is not None:
         _extras(console, v, receipts_file, compare_file)
@@ -199,6 +202,12 @@ def verify(
 def _unreadable(console: Console, message: str) -> None:
     console.print(f"[bold red]error:[/] {escape(message)}")
     click.echo("verified 0 numbers in 0 files against 0 signed protocols: SOURCE cannot be read")
+    sys.exit(2)
+
+
+def _unfinished(console: Console, message: str) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}")
+    click.echo("verification did not finish: nothing is vouched for")
     sys.exit(2)
 
 

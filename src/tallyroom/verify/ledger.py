@@ -44,6 +44,7 @@ from tallyroom.protocol.check import ProtocolRejected, check_counts, counts_vect
 from tallyroom.protocol.model import ProtocolBody
 from tallyroom.verify.bulletin import CommissionKey, Ledger, check_root, verify_note
 from tallyroom.verify.report import Tally
+from tallyroom.verify.workers import fork_map
 
 COUNT_KINDS = ("machine", "hand", "recount")
 _body = msgspec.json.Decoder(ProtocolBody)
@@ -811,16 +812,13 @@ def _prevalidate(election: CompiledElection, ledger: Ledger, workers: int) -> No
     """Check every protocol body in worker processes (decoding, lines, rules); the sequential
     walk then takes each result in ledger order."""
     global _WORK
-    import multiprocessing
-
     _WORK = (election, ledger)
     try:
         step = 5000
         bounds = [(i, min(i + step, ledger.size)) for i in range(1, ledger.size, step)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for part in pool.imap_unordered(_pre_chunk, bounds):
-                for idx, res, t in part:
-                    _PRE[idx] = (res, t)
+        for part in fork_map(_pre_chunk, bounds, workers):
+            for idx, res, t in part:
+                _PRE[idx] = (res, t)
     finally:
         _WORK = None
 
@@ -842,12 +840,9 @@ def _verify_chunk(jobs: Sequence[tuple[int, bytes, bytes, bytes]]) -> list[int]:
 def _check_signatures(sigs: list[_SigJob], ledger: Ledger, out: Tally, workers: int) -> None:
     jobs = [(j.index, j.public_key, j.body, j.signature) for j in sigs]
     if workers > 1 and len(jobs) >= PARALLEL_SIGNATURES:
-        import multiprocessing
-
         size = (len(jobs) + workers - 1) // workers
         parts = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            bad = [i for part in pool.map(_verify_chunk, parts) for i in part]
+        bad = sorted(i for part in fork_map(_verify_chunk, parts, workers) for i in part)
     else:
         bad = _verify_chunk(jobs)
     by_index = {j.index: j for j in sigs}

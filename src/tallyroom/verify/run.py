@@ -47,6 +47,7 @@ from tallyroom.verify.expected import Expected, compute
 from tallyroom.verify.ledger import Walk, walk
 from tallyroom.verify.report import Report, Tally
 from tallyroom.verify.source import FileMissing, Opened, PublishRoot, Snapshot, SourceError
+from tallyroom.verify.workers import fork_map
 
 #: Files per task handed to a worker process.
 TASK = 64
@@ -564,17 +565,14 @@ def _run_files(ctx: _Ctx, rels: list[str], workers: int) -> Tally:
     try:
         if workers <= 1 or len(rels) < PARALLEL_FILES:
             return _task(sorted(rels, key=_subject))
-        import multiprocessing
-
         # Heavy files first, so that no worker is left with them at the end.
         heavy = [r for r in rels if r.startswith("data/") or r == LISTING]
         # The pages of one station (JSON and every language) together: they share work.
         light = sorted((r for r in rels if not (r.startswith("data/") or r == LISTING)), key=_subject)
         tasks = [[r] for r in heavy] + [light[i : i + TASK] for i in range(0, len(light), TASK)]
         total = Tally()
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for part in pool.imap_unordered(_task, tasks):
-                total.merge(part)
+        for part in fork_map(_task, tasks, workers):
+            total.merge(part)
         return total
     finally:
         _CTX = None

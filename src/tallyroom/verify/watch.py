@@ -18,6 +18,7 @@ from tallyroom.verify.bulletin import consistent_with
 from tallyroom.verify.report import Report
 from tallyroom.verify.run import Verified, verify_opened
 from tallyroom.verify.source import FileMissing, SourceError, open_source
+from tallyroom.verify.workers import WorkerDied
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ def watch(
         except SourceError as exc:
             say(f"poll {polls}: cannot read the site ({exc}); trying again")
             continue
+        except WorkerDied as exc:
+            return WatchOutcome(2, polls, verified, f"verification did not finish: {exc}", last)
         last = v.report
         on_report(v.report)
         if v.manifest is None or v.ledger is None:
