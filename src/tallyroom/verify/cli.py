@@ -1,7 +1,8 @@
 """``tallyroom verify SOURCE``: the observer's verifier (a contract; docs/verify.md).
 
 Exit codes: 0 when everything checked is consistent, 1 on any mismatch, 2 when SOURCE (or a
-given file) cannot be read. The last line always summarises what was checked::
+given file) cannot be read or the verification could not finish. The last line always
+summarises what was checked::
 
     verified 1,234,567 numbers in 3,210 files against 96,871 signed protocols: 0 mismatches
 """
@@ -164,7 +165,7 @@ def verify(
     level and count kind, every number in the JSON, CSV, NIST, SQLite and HTML files, and the
     seats are recomputed from the published ledger and compared. Exit code 0: consistent;
     1: a mismatch (each one names the file, the number, what it should be and why); 2: SOURCE
-    cannot be read.
+    cannot be read, or a worker process was killed before the verification finished.
     """
     from tallyroom.verify.source import SourceError, open_source
 
