@@ -39,6 +39,8 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -1473,15 +1475,20 @@ class Rendering:
         size = max(16, min(CHUNK_MAX, len(jobs) // (self.workers * 8)))
         self._payload, tasks = _payloads(site, jobs, size, self.records_from, w.root.parent)
         _WORKER = (site, w.root, w.compress, w.brotli, self.snapshot, jobs, self.records_from, self._payload)
-        self.pool = multiprocessing.get_context("fork").Pool(self.workers)
-        self.results = self.pool.imap_unordered(_render_chunk, tasks)
+        # An executor, not multiprocessing.Pool: a worker killed mid-task (out of memory) makes
+        # the snapshot fail at once, where Pool would wait for its result for ever and the
+        # publisher would stop publishing without a word. The workers are forked at the first
+        # submit, after _WORKER is set.
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        self.results = [self.pool.submit(_render_chunk, t) for t in tasks]
 
     def abort(self) -> None:
         """Stop the workers (the snapshot is being abandoned)."""
         global _WORKER
         if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+            # Pages not yet started are dropped; those being rendered finish (a task is at most
+            # CHUNK_MAX pages) before the caller removes the staging folder they write into.
+            self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
             self.jobs = []
             _WORKER = None
@@ -1505,13 +1512,18 @@ class Rendering:
             return
         pool, self.pool = self.pool, None
         try:
-            for files in self.results:
+            for done in as_completed(self.results):
+                try:
+                    files = done.result()
+                except BrokenProcessPool as exc:
+                    raise PublishError(
+                        "a page worker process was killed before it finished (by the system: most "
+                        "often for lack of memory); this snapshot is abandoned"
+                    ) from exc
                 w.files.update(files)
                 w.written += len(files)
-            pool.close()
-            pool.join()
         finally:
-            pool.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
             _WORKER = None
             self._close_payload()
 
