@@ -16,10 +16,15 @@ from pathlib import Path
 import msgspec
 
 from tallyroom.commission import create_key
+from tallyroom.definition.compiled import CompiledElection
 from tallyroom.definition.load import load_definition
 from tallyroom.definition.model import Definition
+from tallyroom.publish import gate
+from tallyroom.publish.ledger_view import LedgerPrefix, election_of, protocol_entries, read_prefix
+from tallyroom.publish.results import ProtocolEntry, Results, present
 from tallyroom.simulate import kyrgyzstan as kg
 from tallyroom.store.sql import Store, open_store
+from tallyroom.tally.rebuild import Rebuilt
 
 PER_REGION = 8
 SEED = 2021
@@ -77,3 +82,24 @@ def make_store(folder: Path, *, machine: int | None = None, hand: int | None = 0
 def load(store: Store, kind: str, protocols: list[kg.GeneratedProtocol]) -> None:
     if protocols:
         kg.load_protocols(store, protocols, kind, file_hash=hashlib.sha256(kind.encode()).hexdigest())
+
+
+@dataclass(frozen=True)
+class Displayed:
+    """A store's whole ledger read back, recomputed by the gate and shown by the display step."""
+
+    election: CompiledElection
+    prefix: LedgerPrefix
+    rebuilt: Rebuilt
+    entries: list[ProtocolEntry]
+    results: Results
+
+
+def displayed(store: Store) -> Displayed:
+    prefix = read_prefix(store, store.head().size)
+    election = election_of(prefix)
+    rebuilt = gate.recompute(election, prefix).rebuilt
+    assert rebuilt is not None
+    entries = list(protocol_entries(election, prefix, rebuilt.active))
+    results = present(election, store.tally(), entries, {k[2] for k in rebuilt.active})
+    return Displayed(election, prefix, rebuilt, entries, results)

@@ -12,12 +12,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from publish_support import displayed
 
 from conftest import Published
-from tallyroom.publish import gate
-from tallyroom.publish.ledger_view import election_of, protocol_entries, read_prefix
 from tallyroom.publish.pages import FAST_RENDERERS, Job, Site
-from tallyroom.publish.results import present
 from tallyroom.publish.seats import all_projections
 
 SNAPSHOT = {
@@ -32,17 +30,8 @@ SNAPSHOT = {
 
 @pytest.fixture(scope="module")
 def site_jobs(published: Published) -> tuple[Site, list[Job]]:
-    store = published.store
-    prefix = read_prefix(store, store.head().size)
-    election = election_of(prefix)
-    rebuilt = gate.recompute(election, prefix).rebuilt
-    assert rebuilt is not None
-    results = present(
-        election,
-        store.tally(),
-        protocol_entries(election, prefix, rebuilt.active),
-        {k[2] for k in rebuilt.active},
-    )
+    shown = displayed(published.store)
+    election, results = shown.election, shown.results
     site = Site(election)
     pub = published.out / "current"
     changes = json.loads((pub / "changes.json").read_bytes())

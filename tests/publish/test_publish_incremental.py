@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from publish_support import load, make_store, mini
+from publish_support import displayed, load, make_store, mini
 
 from conftest import Published
 from tallyroom.definition.compiled import compile_election
@@ -37,10 +37,9 @@ from tallyroom.publish.ledger_view import (
     Entry,
     LedgerPrefix,
     election_of,
-    protocol_entries,
     read_prefix,
 )
-from tallyroom.publish.results import Results, present, station_protocol, station_protocol_reference
+from tallyroom.publish.results import Results, station_protocol, station_protocol_reference
 from tallyroom.store.sql import open_store
 from tallyroom.tally.invariants import check_tally
 from tallyroom.tally.running import TallyKey
@@ -185,15 +184,10 @@ def test_restricted_tally_invariants_equal_the_full_check(published: Published) 
 
 
 def test_station_records_and_files_equal_their_reference(published: Published) -> None:
-    store = published.store
-    prefix = read_prefix(store, store.head().size)
-    election = election_of(prefix)
-    rebuilt = gate.recompute(election, prefix).rebuilt
-    assert rebuilt is not None
-    entries = protocol_entries(election, prefix, rebuilt.active)
-    for p in entries:
+    shown = displayed(published.store)
+    election, results = shown.election, shown.results
+    for p in shown.entries:
         assert station_protocol(election, p) == station_protocol_reference(election, p)
-    results = present(election, store.tally(), entries, {k[2] for k in rebuilt.active})
     for group, rows in exports.stations_by_group(election, results).items():
         assert exports.stations_json_from(group, map(exports.station_json_part, rows)) == (
             exports.stations_json(group, rows)
@@ -395,13 +389,8 @@ def test_spare_files_become_new_files_and_leave_nothing_behind(tmp_path: Path) -
 
 
 def test_csv_levels_from_memo_equal_the_rows_written_in_one_go(published: Published) -> None:
-    store = published.store
-    prefix = read_prefix(store, store.head().size)
-    election = election_of(prefix)
-    rebuilt = gate.recompute(election, prefix).rebuilt
-    assert rebuilt is not None
-    entries = protocol_entries(election, prefix, rebuilt.active)
-    results = present(election, store.tally(), entries, {k[2] for k in rebuilt.active})
+    shown = displayed(published.store)
+    election, results = shown.election, shown.results
     reference: dict[str, tuple[io.StringIO, Any]] = {}
     for key in sorted(results.rows):
         row = results.rows[key]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from publish_support import make_store, mini
+from publish_support import displayed, make_store, mini
 
 from tallyroom import seats
 from tallyroom.audit import reconcile as audit_reconcile
@@ -247,16 +247,8 @@ def test_reconciliation_is_remade_only_where_inputs_changed(
 
     store = open_store(str(db))
     try:
-        prefix = read_prefix(store, store.head().size)
-        election = election_of(prefix)
-        rebuilt = gate.recompute(election, prefix).rebuilt
-        assert rebuilt is not None
-        results = present(
-            election,
-            store.tally(),
-            protocol_entries(election, prefix, rebuilt.active),
-            {k[2] for k in rebuilt.active},
-        )
+        shown = displayed(store)
+        election, results = shown.election, shown.results
     finally:
         store.close()
     calls: list[str] = []

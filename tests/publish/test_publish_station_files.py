@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from publish_support import displayed
+
 from conftest import Published
-from tallyroom.publish import exports, gate, station_files
+from tallyroom.publish import exports, station_files
 from tallyroom.publish.files import FileInfo
-from tallyroom.publish.ledger_view import election_of, protocol_entries, read_prefix
-from tallyroom.publish.results import present
 
 
 def _write(folder: Path, rel: str, data: bytes, files: dict[str, FileInfo]) -> None:
@@ -26,13 +26,8 @@ def _write(folder: Path, rel: str, data: bytes, files: dict[str, FileInfo]) -> N
 
 
 def test_spliced_station_files_equal_fresh_ones(published: Published, tmp_path: Path) -> None:
-    store = published.store
-    prefix = read_prefix(store, store.head().size)
-    election = election_of(prefix)
-    rebuilt = gate.recompute(election, prefix).rebuilt
-    assert rebuilt is not None
-    entries = protocol_entries(election, prefix, rebuilt.active)
-    results = present(election, store.tally(), entries, {k[2] for k in rebuilt.active})
+    shown = displayed(published.store)
+    election, results = shown.election, shown.results
     groups = exports.stations_by_group(election, results)
     group, rows = max(groups.items(), key=lambda kv: len(kv[1]))
     assert len(rows) > 10
