@@ -325,11 +325,7 @@ class SnapshotWriter:
         folder, name = _split(rel)
         fd = self.dirs.fd(folder)
         if os.path.getsize(self.root / rel) >= LARGE:
-            info = self._adopt_large(rel, fd, name)
-            self.files[rel] = info
-            self.written += 1
-            self.rewritten.append(rel)
-            return info
+            return self._record(rel, self._adopt_large(rel, fd, name))
         data = (self.root / rel).read_bytes()
         encodings: list[str] = []
         if self.compress and len(data) >= MIN_COMPRESS and os.path.splitext(name)[1] in COMPRESSIBLE:
@@ -339,7 +335,10 @@ class SnapshotWriter:
             if br is not None and self.brotli and _brotli is not None:
                 self._create(fd, name + ".br", compress_brotli(data, br))
                 encodings.append("br")
-        info = FileInfo(hashlib.sha256(data).hexdigest(), len(data), tuple(encodings))
+        return self._record(rel, FileInfo(hashlib.sha256(data).hexdigest(), len(data), tuple(encodings)))
+
+    def _record(self, rel: str, info: FileInfo) -> FileInfo:
+        """Note a file this writer wrote (or adopted)."""
         self.files[rel] = info
         self.written += 1
         self.rewritten.append(rel)
@@ -383,11 +382,7 @@ class SnapshotWriter:
         if self.present:
             self._clear(rel)
         folder, name = _split(rel)
-        info = self._encode(self.dirs.fd(folder), name, rel, data, compress)
-        self.files[rel] = info
-        self.written += 1
-        self.rewritten.append(rel)
-        return info
+        return self._record(rel, self._encode(self.dirs.fd(folder), name, rel, data, compress))
 
     def _encode(self, fd: int, name: str, rel: str, data: bytes, compress: bool | None) -> FileInfo:
         """Create ``name`` in the folder ``fd`` with ``data`` and its compressed copies. Changes
@@ -414,9 +409,12 @@ class SnapshotWriter:
             self._clear(rel)
         folder, name = _split(rel)
         fd = self.dirs.fd(folder)
+        self._pending.append((rel, self._thread().submit(self._encode, fd, name, rel, data, None)))
+
+    def _thread(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="tallyroom-writer")
-        self._pending.append((rel, self._pool.submit(self._encode, fd, name, rel, data, None)))
+        return self._pool
 
     def adopt_later(self, rel: str) -> None:
         """:meth:`adopt` by the background thread of :meth:`write_later`: hashing and
@@ -428,17 +426,13 @@ class SnapshotWriter:
         if os.path.getsize(self.root / rel) < LARGE:
             self.adopt(rel)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="tallyroom-writer")
-        self._pending.append((rel, self._pool.submit(self._adopt_large, rel, fd, name)))
+        self._pending.append((rel, self._thread().submit(self._adopt_large, rel, fd, name)))
 
     def drain(self) -> None:
         """Wait for the files handed to :meth:`write_later` and record them."""
         pending, self._pending = self._pending, []
         for rel, done in pending:
-            self.files[rel] = done.result()
-            self.written += 1
-            self.rewritten.append(rel)
+            self._record(rel, done.result())
 
     def link(self, previous: Path, rel: str, info: FileInfo) -> None:
         """Reuse an unchanged file (and its compressed copies) of the previous snapshot."""

@@ -186,7 +186,7 @@ def verify(
     except SourceError as exc:
         _unreadable(console, str(exc))
     except WorkerDied as exc:
-        _unfinished(console, str(exc))
+        _error_exit(console, str(exc), "verification did not finish: nothing is vouched for")
     report = v.report
     if receipts_file is not None or compare_file is not None:
         _extras(console, v, receipts_file, compare_file)
@@ -201,14 +201,15 @@ def verify(
 
 
 def _unreadable(console: Console, message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    click.echo("verified 0 numbers in 0 files against 0 signed protocols: SOURCE cannot be read")
-    sys.exit(2)
+    _error_exit(
+        console, message, "verified 0 numbers in 0 files against 0 signed protocols: SOURCE cannot be read"
+    )
 
 
-def _unfinished(console: Console, message: str) -> None:
+def _error_exit(console: Console, message: str, last_line: str) -> None:
+    """Exit 2: the error, then the summary line that says why nothing was verified."""
     console.print(f"[bold red]error:[/] {escape(message)}")
-    click.echo("verification did not finish: nothing is vouched for")
+    click.echo(last_line)
     sys.exit(2)
 
 

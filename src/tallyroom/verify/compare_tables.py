@@ -1,7 +1,9 @@
 """Compare the CSV (§8), NIST SP 1500-100 (§10) and SQLite (§11) exports with the recomputation.
 
-Each comparison first builds the expected content and compares it whole (fast when the file is
-right); only when something differs does it go cell by cell to name every wrong number.
+CSV and NIST: the expected content is built and compared whole (fast when the file is right);
+only when something differs does the comparison go cell by cell to name every wrong number.
+SQLite: each table is read in key order, in batches, and every row is compared with what it
+should be as it goes by (a table can have a row per line of every protocol).
 """
 
 from __future__ import annotations
