@@ -154,6 +154,31 @@ def test_one_number_changed_in_a_csv(pub_copy: Path, tmp_path: Path) -> None:
     ], msgs
 
 
+def test_a_station_file_missing_a_protocol_and_holding_another_s(pub_copy: Path, tmp_path: Path) -> None:
+    """data/stations/<region>.json must hold exactly the protocols in force in the region: one
+    dropped and one taken from another region are both named."""
+    snap = current(pub_copy)
+    other = json.loads((snap / "data/stations/naryn.json").read_bytes())["stations"][0]
+    dropped: dict[str, Any] = {}
+
+    def swap(doc: dict[str, Any]) -> None:
+        dropped.update(doc["stations"].pop(3))
+        doc["stations"].append(other)
+
+    edit_json(snap, "data/stations/chui.json", swap)
+    result, report = report_of(tmp_path, str(pub_copy))
+    assert result.exit_code == 1
+    msgs = [m for m in messages(report) if m.startswith("data/stations/chui.json")]
+    n = len(json.loads((snap / "data/stations/chui.json").read_bytes())["stations"]) - 1
+    assert msgs == [
+        f"data/stations/chui.json › stations[{n}]: None | None | protocol {other['contest']} / "
+        f"{other['station']} / {other['count_kind']} is not in force in this region according to the ledger",
+        f"data/stations/chui.json › stations: None | None | protocol {dropped['contest']} / "
+        f"{dropped['station']} / {dropped['count_kind']} (ledger entry {dropped['ledger_index']}) is in "
+        "force but not published",
+    ], msgs
+
+
 def test_one_number_changed_in_an_html_page(pub_copy: Path, tmp_path: Path) -> None:
     snap = current(pub_copy)
     row = _kg_hand(json.loads((snap / "data/results.json").read_bytes()))
