@@ -126,6 +126,29 @@ def test_a_receipt_whose_entry_is_missing_is_flagged(signed_pub: Pub, tmp_path: 
     assert "2 of 4 receipts proved included" in result.output
 
 
+def test_a_bad_checkpoint_signature_or_field_in_a_receipt_is_named(signed_pub: Pub, tmp_path: Path) -> None:
+    receipts = [dict(r) for r in signed_pub.receipts[:5]]
+    receipts[0]["checkpoint"] = "not a checkpoint"
+    receipts[1]["signature"] = "!!! not base64"
+    del receipts[2]["ledger_index"]
+    idx0, idx1 = receipts[0]["ledger_index"], receipts[1]["ledger_index"]
+    path = tmp_path / "receipts.json"
+    path.write_text(json.dumps(receipts))
+    out = tmp_path / "report.json"
+    result = run(str(signed_pub.out), "--receipts", str(path), "--report", str(out))
+    assert result.exit_code == 1, result.output
+    got = sorted((m["where"], m["why"].split(":")[0]) for m in json.loads(out.read_text())["mismatches"])
+    assert got == [
+        (
+            f"receipt 1 (ledger entry {idx0})",
+            "its checkpoint is not signed by the commission key tallyroom/kg-2021-parliament",
+        ),
+        (f"receipt 2 (ledger entry {idx1})", "the commission's signature over the receipt does not hold"),
+        ("receipt 3", "lacks ledger_index, leaf_hash or checkpoint"),
+    ], got
+    assert "2 of 5 receipts proved included" in result.output
+
+
 def test_a_receipt_newer_than_the_snapshot_is_not_yet_checkable(signed_pub: Pub, tmp_path: Path) -> None:
     r = dict(signed_pub.receipts[0])
     r["ledger_index"] = 10_000

@@ -57,3 +57,23 @@ def test_the_same_snapshot_verifies_with_two_workers(mini_pub: Pub, tmp_path: Pa
     result = CliRunner().invoke(main, ["verify", str(mini_pub.out), "--workers", "2", "-q"])
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1].endswith(": 0 mismatches")
+
+
+def test_bad_signatures_in_workers_names_exactly_the_forged_ones() -> None:
+    """Enough signatures to be checked in two forked workers: the altered message, the
+    signature of another message and the truncated signature are found, and nothing else."""
+    import nacl.signing
+
+    from tallyroom.verify.ledger import PARALLEL_SIGNATURES, bad_signatures
+
+    key = nacl.signing.SigningKey(b"\x07" * 32)
+    public = key.verify_key.encode()
+    jobs = []
+    for n in range(PARALLEL_SIGNATURES + 100):
+        message = b"receipt %d" % n
+        jobs.append((n, public, message, key.sign(message).signature))
+    jobs[17] = (17, public, b"receipt 17 altered", jobs[17][3])
+    jobs[2500] = (2500, public, jobs[2500][2], jobs[2501][3])
+    jobs[4050] = (4050, public, jobs[4050][2], jobs[4050][3][:40])
+    assert bad_signatures(jobs, 2) == {17, 2500, 4050}
+    assert bad_signatures(jobs[:100], 2) == {17}

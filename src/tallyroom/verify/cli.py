@@ -183,13 +183,13 @@ def verify(
         v = verify_opened(
             opened, workers, None if quiet else lambda msg: console.print(f"  {escape(msg)}", style="dim")
         )
+        if receipts_file is not None or compare_file is not None:
+            _extras(console, v, receipts_file, compare_file, workers)
     except SourceError as exc:
         _unreadable(console, str(exc))
     except WorkerDied as exc:
         _error_exit(console, str(exc), "verification did not finish: nothing is vouched for")
     report = v.report
-    if receipts_file is not None or compare_file is not None:
-        _extras(console, v, receipts_file, compare_file)
     if not quiet:
         print_report(console, report, show)
     if report_file is not None:
@@ -213,10 +213,12 @@ def _error_exit(console: Console, message: str, last_line: str) -> None:
     sys.exit(2)
 
 
-def _extras(console: Console, v: object, receipts_file: Path | None, compare_file: Path | None) -> None:
+def _extras(
+    console: Console, v: object, receipts_file: Path | None, compare_file: Path | None, workers: int | None
+) -> None:
     from tallyroom.verify.observer import CompareFileError, compare_copies
     from tallyroom.verify.receipts import ReceiptsFileError, check_receipts, read_receipts
-    from tallyroom.verify.run import Verified
+    from tallyroom.verify.run import Verified, default_workers
 
     assert isinstance(v, Verified)
     report = v.report
@@ -228,7 +230,15 @@ def _extras(console: Console, v: object, receipts_file: Path | None, compare_fil
                     "the receipts could not be checked: no usable ledger or commission key"
                 )
             else:
-                n = check_receipts(receipts, v.ledger, v.key, v.ledger.root(), report, receipts_file.name)
+                n = check_receipts(
+                    receipts,
+                    v.ledger,
+                    v.key,
+                    v.ledger.root(),
+                    report,
+                    receipts_file.name,
+                    default_workers() if workers is None else max(1, workers),
+                )
                 report.notes.append(
                     f"{n:,} of {len(receipts):,} receipts proved included in the published ledger"
                 )

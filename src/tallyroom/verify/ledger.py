@@ -832,19 +832,26 @@ def _verify_chunk(jobs: Sequence[tuple[int, bytes, bytes, bytes]]) -> list[int]:
             vk = cache[pub] = nacl.signing.VerifyKey(pub)
         try:
             vk.verify(body, sig)
-        except nacl.exceptions.BadSignatureError:
+        except (nacl.exceptions.BadSignatureError, ValueError):
             bad.append(idx)
     return bad
 
 
-def _check_signatures(sigs: list[_SigJob], ledger: Ledger, out: Tally, workers: int) -> None:
-    jobs = [(j.index, j.public_key, j.body, j.signature) for j in sigs]
+def bad_signatures(jobs: Sequence[tuple[int, bytes, bytes, bytes]], workers: int) -> set[int]:
+    """The numbers of the jobs ``(number, public key, message, signature)`` whose Ed25519
+    signature (RFC 8032) does not hold, checked in ``workers`` forked processes when there are
+    enough of them (the raw rate is about 14,000 a second per core: 400,000 take half a minute
+    on one)."""
     if workers > 1 and len(jobs) >= PARALLEL_SIGNATURES:
         size = (len(jobs) + workers - 1) // workers
         parts = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-        bad = sorted(i for part in fork_map(_verify_chunk, parts, workers) for i in part)
-    else:
-        bad = _verify_chunk(jobs)
+        return {i for part in fork_map(_verify_chunk, parts, workers) for i in part}
+    return set(_verify_chunk(jobs))
+
+
+def _check_signatures(sigs: list[_SigJob], ledger: Ledger, out: Tally, workers: int) -> None:
+    jobs = [(j.index, j.public_key, j.body, j.signature) for j in sigs]
+    bad = sorted(bad_signatures(jobs, workers))
     by_index = {j.index: j for j in sigs}
     for idx in bad:
         j = by_index[idx]
