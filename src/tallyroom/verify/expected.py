@@ -303,6 +303,13 @@ class StationRows(Mapping[StationKey, Row]):
             self._rows[key] = row
         return row
 
+    def get(self, key: StationKey, default: Any = None) -> Any:
+        # Mapping.get goes through __getitem__ and an exception for every key not in force;
+        # the file checks look records up millions of times.
+        if key in self._rows:
+            return self._rows[key]
+        return self[key] if key in self._ex.in_force else default
+
     def __contains__(self, key: object) -> bool:
         return key in self._ex.in_force
 

@@ -45,6 +45,7 @@ def compare_copies(path: Path, ex: Expected, report: Report) -> int:
     file = path.name
     e = ex.election
     compared = 0
+    every_line = {lid for cc in e.contests for lid in cc.line_ids}
     for n, row in enumerate(reader, start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -70,7 +71,7 @@ def compare_copies(path: Path, ex: Expected, report: Report) -> int:
             if not cell:
                 continue
             if line not in c.line_index:
-                if line in {lid for cc in e.contests for lid in cc.line_ids}:
+                if line in every_line:
                     continue  # a line of another contest, left in a shared sheet
                 out.fail("observer-copy", file, f"{where} › {line}", "not a line of this contest's form")
                 continue
