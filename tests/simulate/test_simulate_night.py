@@ -194,3 +194,11 @@ def test_a_broken_server_fails_the_check_with_a_precise_message(tmp_path: Path) 
     assert "but nothing should count there" in text
     assert "signed with key 'ed25519:0000000000000000', which is no station device's key" in text
     assert "store tally: party-list / kg / recount: 1 stations reporting (truth 0)" in text
+
+
+def test_the_wait_for_the_last_snapshot_grows_with_the_election() -> None:
+    """A full snapshot of 100,000 stations takes minutes while intake shares the machine: the
+    final check must not give up on the publisher after the 180 s that suit small nights."""
+    assert SimulationConfig(stations=2_000).publication_timeout == 180.0
+    assert SimulationConfig(stations=100_000).publication_timeout == 600.0
+    assert SimulationConfig(stations=100_000, publish_wait=20.0).publication_timeout == 20.0
