@@ -24,13 +24,13 @@ from rich.table import Table
 from tallyroom.definition.compiled import CompiledElection
 from tallyroom.definition.errors import DefinitionError
 from tallyroom.definition.model import CountKind
-from tallyroom.importers.pipeline import ImportFileError
+from tallyroom.importers.pipeline import ImportFileError, ImportInterrupted
 from tallyroom.store.sql import Store, StoreError, open_store
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-_USER_ERRORS: tuple[type[Exception], ...] = (DefinitionError, StoreError, ImportFileError)
+_USER_ERRORS: tuple[type[Exception], ...] = (DefinitionError, StoreError, ImportFileError, ImportInterrupted)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

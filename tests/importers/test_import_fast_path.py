@@ -12,6 +12,7 @@ import csv
 import io
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -274,3 +275,77 @@ def test_failing_rules_are_the_rules_that_fail(tmp_path: Path) -> None:
                 counts[rng.randrange(len(counts))] += rng.choice([-1, 1, 50])
             rows.append(counts)
         assert failing(rows) == [i for i, c in enumerate(rows) if not contest.all_rules_hold(c)]
+
+
+def test_a_killed_worker_stops_the_import_with_a_clear_error_and_a_rerun_completes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`multiprocessing.Pool` waited for a killed worker's chunk for ever (`tallyroom import`
+    hung); now the import stops at once, keeps what it appended, and the same file imported
+    again adds exactly the rest."""
+    text = _csv(tmp_path, random.Random(5), both=False, clean=True)
+    monkeypatch.setattr(pipeline, "CHUNK_CHARS", 4_000)
+    monkeypatch.setattr(pipeline, "CHUNK", 50)
+    work = pipeline._work
+
+    monkeypatch.setattr(_Killer, "marker", tmp_path / "killed", raising=False)
+    monkeypatch.setattr(_Killer, "work", work, raising=False)
+    monkeypatch.setattr(pipeline, "_work", _dies_once_past_row_200)
+    def fresh(name: str) -> Any:
+        store = open_store(str(tmp_path / name))
+        store.initialize(load_definition(_definition(tmp_path).read_bytes()), b"\x01" * 32)
+        return store
+
+    def run(store: Any, workers: int) -> pipeline.ImportReport:
+        election = store.election()
+        f = generic.parse("t.csv", text.encode(), _mapping(False), "m.yaml", election)
+        return import_source(
+            store,
+            generic.GenericRows(f, election),
+            fmt="csv",
+            file_name="t.csv",
+            file_hash="0" * 64,
+            count_kind=CountKind.HAND,
+            workers=workers,
+        )
+
+    store = fresh("killed.db")
+    with pytest.raises(pipeline.ImportInterrupted, match="killed before the import finished") as info:
+        run(store, 2)
+    first = store.head().size - 1  # protocols (entry 0 is the definition)
+    assert f"the {first:,} protocols accepted before it are in the ledger" in str(info.value)
+    monkeypatch.setattr(pipeline, "_work", work)
+    again = run(store, 2)
+    whole_store = fresh("whole.db")
+    whole = run(whole_store, 1)
+    assert 0 < first < whole.accepted, first  # chunks before the killed one were appended, not all
+    # Every protocol appended before the kill is a duplicate now; the rest is what one
+    # uninterrupted import makes of the file.
+    assert again.duplicates == whole.duplicates + first
+    assert again.accepted == whole.accepted - first
+    assert again.rejected == whole.rejected
+    assert sorted(e[2] for e in store.entries()) == sorted(e[2] for e in whole_store.entries())
+    assert store.tally().nonzero() == whole_store.tally().nonzero()
+    store.close()
+    whole_store.close()
+
+
+class _Killer:
+    marker: Path
+    work: Any
+
+
+def _dies_once_past_row_200(bounds: tuple[int, int, int]) -> object:
+    """`pipeline._work`, except that the first worker to get a chunk past row 200 is killed
+    (module level: the executor sends the function to its workers by name)."""
+    import os
+    import signal
+
+    if bounds[2] >= 200:
+        try:
+            os.close(os.open(_Killer.marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            pass
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return _Killer.work(bounds)

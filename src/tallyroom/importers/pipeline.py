@@ -14,10 +14,11 @@ import contextlib
 import csv
 import hashlib
 import multiprocessing
-import multiprocessing.pool
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, cast
@@ -46,6 +47,12 @@ CHUNK = 4_000
 
 class ImportFileError(ValueError):
     """The file cannot be imported at all; nothing was written."""
+
+
+class ImportInterrupted(RuntimeError):
+    """A worker process died (most often killed by the system for lack of memory) before the
+    import finished. What was appended before stays, durable and counted; importing the same
+    file again adds the rest (rows already in the ledger are reported as duplicates)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -739,14 +746,21 @@ def import_source(
         with paused_gc(), _pool(n) if parallel else _no_pool() as pool:
             bounds = chunk_bounds(source.text, source.start, source.first_row, CHUNK_CHARS)
             rest: tuple[int, int] | None = None
-            for (start, _stop, row), got in _results(pool, bounds, n):
-                if got is None or not source.accept(got[1]):
-                    rest = (start, row)
-                    break
-                appender.add(got[0])
-            if pool is not None:
-                pool.close()
-                pool.join()
+            try:
+                for (start, _stop, row), got in _results(pool, bounds, n):
+                    if got is None or not source.accept(got[1]):
+                        rest = (start, row)
+                        break
+                    appender.add(got[0])
+            except BrokenProcessPool as exc:
+                appender.flush()
+                raise ImportInterrupted(
+                    f"{file_name}: a worker process was killed before the import finished (by the "
+                    "system: most often for lack of memory); the "
+                    f"{report.accepted:,} protocols accepted before it are in the "
+                    "ledger; import the same file again to add the rest (rows already in are "
+                    "reported as duplicates, nothing is counted twice)"
+                ) from exc
             if rest is not None:
                 for block in source.blocks_from(*rest):
                     appender.add(preparer.prepare(block))
@@ -762,23 +776,22 @@ def _no_pool() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _pool(n: int) -> Iterator[multiprocessing.pool.Pool]:
-    """A pool of `n` forked workers that is always left by `close` and `join`.
+def _pool(n: int) -> Iterator[ProcessPoolExecutor]:
+    """`n` forked workers (forked at the first chunk handed out, after ``_JOB`` is set).
 
-    Never `terminate`: a worker killed while it sends a result (megabytes, here) leaves the
-    result queue's lock held, and the pool then waits for it forever. Joining waits for the
-    few chunks still queued (at most a window's worth).
+    An executor, not ``multiprocessing.Pool``: a worker killed mid-chunk (the OOM killer) made
+    ``Pool`` wait for its result for ever and `tallyroom import` hang; the executor notices the
+    dead process, stops the others and fails what was pending (:class:`ImportInterrupted`).
     """
-    pool = multiprocessing.get_context("fork").Pool(n)
+    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"))
     try:
         yield pool
     finally:
-        pool.close()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _results(
-    pool: multiprocessing.pool.Pool | None, bounds: Iterator[tuple[int, int, int]], n: int
+    pool: ProcessPoolExecutor | None, bounds: Iterator[tuple[int, int, int]], n: int
 ) -> Iterator[tuple[tuple[int, int, int], tuple[Prepared, object] | None]]:
     """Each chunk with what `_work` made of it, in file order: in the workers, a few chunks
     in flight at most (so results wait for the appender only that long), or here."""
@@ -789,14 +802,14 @@ def _results(
     window: collections.deque[tuple[tuple[int, int, int], _Pending]] = collections.deque()
     while True:
         while len(window) < 2 * n + 1 and (ahead := next(bounds, None)) is not None:
-            window.append((ahead, pool.apply_async(_work, (ahead,))))
+            window.append((ahead, pool.submit(_work, ahead)))
         if not window:
             return
         done, pending = window.popleft()
-        yield done, pending.get()
+        yield done, pending.result()
 
 
-_Pending = multiprocessing.pool.AsyncResult[tuple[Prepared, object] | None]
+_Pending = Future[tuple[Prepared, object] | None]
 
 
 def _prepare_row(
