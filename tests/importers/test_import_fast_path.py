@@ -138,13 +138,10 @@ def _mapping(both: bool) -> generic.ColumnMapping:
     return generic.ColumnMapping(station_column="station", contest="party-list")
 
 
-def _import(tmp_path: Path, name: str, text: str, workers: int, both: bool) -> tuple[list[object], str]:
-    db = str(tmp_path / f"{name}.db")
-    store = open_store(db)
-    store.initialize(load_definition(_definition(tmp_path).read_bytes()), b"\x01" * 32)
+def _import_into(store: Any, text: str, workers: int, both: bool) -> pipeline.ImportReport:
     election = store.election()
     f = generic.parse("t.csv", text.encode(), _mapping(both), "m.yaml", election)
-    report = import_source(
+    return import_source(
         store,
         generic.GenericRows(f, election),
         fmt="csv",
@@ -153,6 +150,14 @@ def _import(tmp_path: Path, name: str, text: str, workers: int, both: bool) -> t
         count_kind=CountKind.HAND,
         workers=workers,
     )
+
+
+def _import(tmp_path: Path, name: str, text: str, workers: int, both: bool) -> tuple[list[object], str]:
+    db = str(tmp_path / f"{name}.db")
+    store = open_store(db)
+    store.initialize(load_definition(_definition(tmp_path).read_bytes()), b"\x01" * 32)
+    election = store.election()
+    report = _import_into(store, text, workers, both)
     entries = [(i, d) for i, _k, d, _h in store.entries()]
     rows = store.conn.execute(
         "SELECT entry_idx, station, contest, count_kind, counts, status, warnings, body_sha256 "
@@ -297,17 +302,7 @@ def test_a_killed_worker_stops_the_import_with_a_clear_error_and_a_rerun_complet
         return store
 
     def run(store: Any, workers: int) -> pipeline.ImportReport:
-        election = store.election()
-        f = generic.parse("t.csv", text.encode(), _mapping(False), "m.yaml", election)
-        return import_source(
-            store,
-            generic.GenericRows(f, election),
-            fmt="csv",
-            file_name="t.csv",
-            file_hash="0" * 64,
-            count_kind=CountKind.HAND,
-            workers=workers,
-        )
+        return _import_into(store, text, workers, both=False)
 
     store = fresh("killed.db")
     with pytest.raises(pipeline.ImportInterrupted, match="killed before the import finished") as info:
