@@ -16,6 +16,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -169,7 +170,27 @@ def _forge_a_recount(db: str) -> None:
         store.close()
 
 
-def test_a_broken_server_fails_the_check_with_a_precise_message(tmp_path: Path) -> None:
+def test_a_broken_server_fails_the_check_with_a_precise_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tallyroom.simulate import run as run_mod
+    from tallyroom.simulate.server import ServerProcess
+
+    # The simulator's own server is stopped before the final check (whose verify needs the
+    # memory the server's publisher holds), and the check still reads everything it needs.
+    events: list[str] = []
+    stop, check = ServerProcess.stop, run_mod.final_check
+
+    def stopping(self: ServerProcess, timeout: float = 30.0) -> None:
+        events.append("stop" if self.proc is not None else "stopped already")
+        stop(self, timeout)
+
+    def checking(inp: Any) -> Any:
+        events.append("check")
+        return check(inp)
+
+    monkeypatch.setattr(ServerProcess, "stop", stopping)
+    monkeypatch.setattr(run_mod, "final_check", checking)
     config = SimulationConfig(
         stations=150,
         seed=5,
@@ -194,6 +215,7 @@ def test_a_broken_server_fails_the_check_with_a_precise_message(tmp_path: Path) 
     assert "but nothing should count there" in text
     assert "signed with key 'ed25519:0000000000000000', which is no station device's key" in text
     assert "store tally: party-list / kg / recount: 1 stations reporting (truth 0)" in text
+    assert events == ["stop", "check", "stopped already"], events
 
 
 def test_the_wait_for_the_last_snapshot_grows_with_the_election() -> None:

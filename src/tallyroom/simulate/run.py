@@ -464,6 +464,11 @@ async def simulate(config: SimulationConfig, say: Say = print) -> SimulationResu
             await asyncio.sleep(0.3)  # let the watcher see the last snapshot
             watch_stop.set()
             await watcher
+            if server is not None and publish_dir is not None and not config.keep_serving:
+                # The check reads the store and the publish folder, not the server; at 100,000
+                # stations the server's publisher holds 6–7 GB, which the verifier's reading of
+                # a 13 GB snapshot needs as page cache (the check took 14–20 minutes beside it).
+                await asyncio.to_thread(server.stop)
             t = time.monotonic()
             verify_opts = verify_options() if config.verify else None
             verify_args: list[str] = []
