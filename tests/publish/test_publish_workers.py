@@ -39,3 +39,43 @@ def test_a_killed_page_worker_abandons_the_snapshot(tmp_path: Path, monkeypatch:
     assert outcome.pages_rendered >= builder.PARALLEL_MIN  # the forked workers made them
     assert (out / "current").resolve() == (out / "snapshots" / "1").resolve()
     store.close()
+
+
+def test_pages_are_the_same_bytes_in_process_inherited_or_sent_to_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page workers read the station records they inherit from the publisher (small
+    elections) or get them from a file written before the fork (from PAYLOAD_MIN_RECORDS on):
+    the snapshot is the same, byte for byte, either way and as when rendered in-process."""
+    import shutil
+
+    (tmp_path / "a").mkdir()
+    store, key = make_store(tmp_path / "a", machine=120, hand=40)
+    store.close()
+    for name in ("b", "c"):
+        shutil.copytree(tmp_path / "a", tmp_path / name)
+
+    def build(name: str, workers: int) -> dict[str, str]:
+        from tallyroom.store.sql import open_store
+
+        s = open_store(str(tmp_path / name / "kg.db"))
+        outcome = Publisher(
+            s, tmp_path / name / "pub", tmp_path / name / key.name, workers=workers, clock=lambda: 1.6e9
+        ).publish()
+        s.close()
+        assert outcome.status == "published", outcome.failures
+        assert outcome.pages_rendered >= builder.PARALLEL_MIN
+        snap = tmp_path / name / "pub" / "snapshots" / "1"
+        return {
+            str(p.relative_to(snap)): p.read_bytes().hex()
+            for p in sorted(snap.rglob("*"))
+            if p.is_file() and p.suffix not in (".gz", ".br")
+        }
+
+    in_process = build("a", 1)
+    inherited = build("b", 2)
+    monkeypatch.setattr(builder, "PAYLOAD_MIN_RECORDS", 0)
+    sent = build("c", 2)
+    assert len(in_process) > 200
+    assert in_process == inherited
+    assert in_process == sent

@@ -1371,6 +1371,12 @@ PARALLEL_MIN = 48
 #: area pages read every record, and one task with all of them held 4 GB in one worker).
 CHUNK_MAX = 200
 CHUNK_RECORDS = 2000
+#: From this many station records on, page workers get the records they read from a file
+#: written before the fork instead of reading the ones they inherit (see :class:`Rendering`).
+#: Below it, the memory fork's copy-on-write costs is small (about 50 MB per worker for the
+#: Kyrgyz-sized election's 10,000 records), and pickling and unpickling every record cost
+#: about 0.6 s of the full build's CPU.
+PAYLOAD_MIN_RECORDS = 40_000
 #: A task for a page worker: job indices, and where the station records those jobs read are
 #: in the payload file (offset, length; 0, 0 for none).
 _Task = tuple[list[int], int, int]
@@ -1424,8 +1430,9 @@ class Rendering:
 
     The workers are forked from this process and share its memory until either side writes
     to it — and reading a Python object writes its reference count. So that the memory of the
-    station records is not copied, the workers are sent the records their pages read (written
-    to a temporary file before they are forked, see :func:`_payloads`) instead of reading the
+    station records is not copied, the workers of a large election (from
+    :data:`PAYLOAD_MIN_RECORDS` records) are sent the records their pages read (written to a
+    temporary file before they are forked, see :func:`_payloads`) instead of reading the
     inherited ones, and this process reads no station record between :meth:`start` and
     :meth:`finish`: with both, a full build of 20,000 Kyrgyz-shaped stations held 0.9 GB
     more per worker (docs/decisions/0005).
@@ -1473,8 +1480,11 @@ class Rendering:
             w.dirs.fd(job.api.rpartition("/")[0])
         site.prepare()
         size = max(16, min(CHUNK_MAX, len(jobs) // (self.workers * 8)))
-        self._payload, tasks = _payloads(site, jobs, size, self.records_from, w.root.parent)
-        _WORKER = (site, w.root, w.compress, w.brotli, self.snapshot, jobs, self.records_from, self._payload)
+        sent = self.records_from
+        if sent is not None and len(sent.stations) < PAYLOAD_MIN_RECORDS:
+            sent = None  # the workers read the records they inherit
+        self._payload, tasks = _payloads(site, jobs, size, sent, w.root.parent)
+        _WORKER = (site, w.root, w.compress, w.brotli, self.snapshot, jobs, sent, self._payload)
         # An executor, not multiprocessing.Pool: a worker killed mid-task (out of memory) makes
         # the snapshot fail at once, where Pool would wait for its result for ever and the
         # publisher would stop publishing without a word. The workers are forked at the first
