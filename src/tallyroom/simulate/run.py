@@ -80,12 +80,6 @@ class SimulationConfig:
     #: station when that is longer — a full snapshot of 100,000 Kyrgyz-shaped stations took
     #: about 5 minutes while the night's intake shared the machine).
     publish_wait: float | None = None
-
-    @property
-    def publication_timeout(self) -> float:
-        if self.publish_wait is not None:
-            return self.publish_wait
-        return max(180.0, 0.006 * self.stations)
     #: Seconds a request is retried while the server does not answer.
     give_up: float = 600.0
     #: Test hook: called with the store URL at ``tamper_at`` × duration (a broken server).
@@ -104,6 +98,13 @@ class SimulationConfig:
     verify: bool = True
     #: Snapshots compared with a full rebuild of their ledger prefix, at most.
     max_prefix_checks: int = 40
+
+    @property
+    def publication_timeout(self) -> float:
+        """Seconds to wait for the snapshot that covers the night (see ``publish_wait``)."""
+        if self.publish_wait is not None:
+            return self.publish_wait
+        return max(180.0, 0.006 * self.stations)
 
 
 @dataclass

@@ -508,21 +508,24 @@ def _check_sqlite(
             else "the ledger entry in force"
         ),
     )
-    records = ex.stations
+    # A protocol's lines are its counts in force by the form's line ids (what each record's
+    # "lines" holds): looked up there, not made into a mapping of a row per protocol line, and
+    # without building the published record of every protocol in this worker.
+    in_force, forms = ex.in_force, ex.election.contests
 
     def line(k: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        record = records.get((k[0], k[2], k[1]))
-        if record is None or k[3] not in record["lines"]:
+        p = in_force.get((k[0], k[2], k[1]))
+        if p is None:
             return None
-        return (record["lines"][k[3]],)
+        i = forms[p.contest].line_index.get(k[3])
+        return None if i is None else (p.counts[i],)
 
-    # Looked up in the records, not made into a mapping of its own (a row per protocol line).
     def every_line() -> Iterable[tuple[Any, ...]]:
-        for r in records.values():
-            for lid in r["lines"]:
-                yield (r["contest"], r["count_kind"], r["station"], lid)
+        for (cid, sid, kind), p in in_force.items():
+            for lid in forms[p.contest].line_ids:
+                yield (cid, kind, sid, lid)
 
-    lines = _Want(line, sum(len(r["lines"]) for r in records.values()), every_line)
+    lines = _Want(line, sum(len(forms[p.contest].line_ids) for p in in_force.values()), every_line)
     _compare_table(
         conn,
         file,
