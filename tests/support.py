@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 from pathlib import Path
@@ -54,3 +55,15 @@ def kyrgyz_lines(choices: list[str], registered: int, rng: random.Random) -> dic
     }
     lines.update(zip(choices, votes, strict=True))
     return lines
+
+
+def published_bytes(path: Path) -> bytes:
+    """A published file's bytes as a reader gets them: station pages and their JSON twins are
+    stored only as ``<file>.gz`` (docs/bulletin.md §2)."""
+    if path.exists():
+        return path.read_bytes()
+    return gzip.decompress(Path(f"{path}.gz").read_bytes())
+
+
+def published_text(path: Path) -> str:
+    return published_bytes(path).decode("utf-8")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +41,33 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Published:
     outcome = Publisher(store, out, key).publish()
     assert outcome.status == "published", outcome.failures
     return Published(store, key, folder / "kg.db", out, outcome)
+
+
+def check_station_files_served(c: Any, published: Published) -> None:
+    """A station page and its JSON twin, stored only as their gzip copy (docs/bulletin.md §2),
+    reach every client with the bytes the manifest lists: as the .gz copy with
+    ``Content-Encoding: gzip`` to a client that accepts it, decompressed to one that does not;
+    revalidation gives 304; the numbered snapshot's copy is immutable. ``c`` is an httpx
+    client of the app or of nginx."""
+    files = json.loads((published.current / "manifest.json").read_bytes())["files"]
+    station = sorted(rel for rel in files if rel.startswith("en/station/"))[0]
+    for rel in (station, station.replace("en/station/", "api/v1/results/station/").replace(".html", ".json")):
+        sha, size, encodings = files[rel]
+        assert encodings == ["gzip-only"] and not (published.current / rel).exists(), rel
+        gz = c.get(f"/{rel}", headers={"accept-encoding": "gzip"})
+        plain = c.get(f"/{rel}", headers={"accept-encoding": "identity"})
+        assert gz.status_code == plain.status_code == 200, (rel, gz.text, plain.text)
+        assert gz.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+        for r in (gz, plain):
+            assert (hashlib.sha256(r.content).hexdigest(), len(r.content)) == (sha, size), rel
+            ctype = "text/html" if rel.endswith(".html") else "application/json"
+            assert r.headers["content-type"].startswith(ctype)
+            assert r.headers["cache-control"] == "public, max-age=5"
+        etag = plain.headers["etag"]
+        again = c.get(f"/{rel}", headers={"accept-encoding": "identity", "if-none-match": etag})
+        assert again.status_code == 304, rel
+        frozen = c.get(f"/snapshots/1/{rel}", headers={"accept-encoding": "identity"})
+        assert frozen.status_code == 200 and frozen.content == plain.content
+        assert frozen.headers["cache-control"] == "public, max-age=31536000, immutable"
+    for bad in ("/en/station/.x.html", "/en/station/none.html", "/snapshots/1/en/station/none.html"):
+        assert c.get(bad, headers={"accept-encoding": "identity"}).status_code == 404, bad

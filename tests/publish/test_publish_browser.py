@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import Published
-from support import REPO
+from support import REPO, published_bytes
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "publish"
@@ -152,7 +152,7 @@ def test_national_to_station_and_back(browser: object, site_url: str, published:
     station = link.get_attribute("href").rsplit("/", 1)[-1].removesuffix(".html")
     link.click()
     assert page.url.endswith(f"/en/station/{station}.html")
-    doc = json.loads((published.current / f"api/v1/results/station/{station}.json").read_bytes())
+    doc = json.loads(published_bytes(published.current / f"api/v1/results/station/{station}.json"))
     contest = next(c for c in doc["contests"] if c["contest"] == "party-list")
     k = [col["count_kind"] for col in contest["columns"]].index("machine")
     want = {cid: cells[k][0] for cid, _colour, cells in contest["choices"] if cells[k] is not None}

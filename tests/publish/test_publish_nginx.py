@@ -9,7 +9,7 @@ import httpx
 import pytest
 from nginx_support import BROTLI_MODULE, config_for, nginx_binary, running_nginx
 
-from conftest import Published
+from conftest import Published, check_station_files_served
 
 pytestmark = pytest.mark.skipif(
     nginx_binary() is None,
@@ -53,3 +53,8 @@ def test_nginx_serves_the_snapshot(tmp_path: Path, published: Published) -> None
         assert c.get("/current.json").json()["snapshot"] == 1
         for bad in ("/.state/1.json", "/snapshots/1/.x", "/refusals/a.json", "/en/none.html"):
             assert c.get(bad).status_code == 404, bad
+
+
+def test_nginx_serves_station_files_stored_only_as_gzip(tmp_path: Path, published: Published) -> None:
+    with running_nginx(published.out, tmp_path / "nginx") as base, httpx.Client(base_url=base) as c:
+        check_station_files_served(c, published)

@@ -11,7 +11,7 @@ from pathlib import Path
 import brotli
 from starlette.testclient import TestClient
 
-from conftest import Published
+from conftest import Published, check_station_files_served
 from tallyroom.web.site import PublishedSite, site_app
 
 
@@ -53,6 +53,10 @@ def test_precompressed_copies(published: Published) -> None:
     assert gzip.decompress((published.current / "api/v1/results/index.json.gz").read_bytes()) == raw
     national = c.get("/en/index.html", headers={"accept-encoding": "br"})
     assert int(national.headers["content-length"]) < 100_000  # a national page under 100 KB
+
+
+def test_station_files_stored_only_as_gzip(published: Published) -> None:
+    check_station_files_served(client(published.out), published)
 
 
 def test_language_and_paths(published: Published) -> None:

@@ -67,7 +67,10 @@ def test_snapshot_layout_and_current_pointer(published: Published) -> None:
         "en/station/ps-1001.html",
         "static/site.css",
     ):
-        assert (snap / rel).is_file(), rel
+        if "/station/" in rel:  # stored only as the gzip copy (docs/bulletin.md §2)
+            assert (snap / f"{rel}.gz").is_file() and not (snap / rel).exists(), rel
+        else:
+            assert (snap / rel).is_file(), rel
     assert not list((out / "snapshots").glob(".staging-*"))
 
 
@@ -76,6 +79,11 @@ def test_manifest_hashes_and_precompressed_copies(published: Published) -> None:
     files = manifest(snap)["files"]
     assert len(files) > 300
     for rel, (sha, size, encodings) in files.items():
+        if encodings == ["gzip-only"]:
+            assert not (snap / rel).exists(), rel
+            data = gzip.decompress((snap / f"{rel}.gz").read_bytes())
+            assert (hashlib.sha256(data).hexdigest(), len(data)) == (sha, size), rel
+            continue
         data = (snap / rel).read_bytes()
         assert (hashlib.sha256(data).hexdigest(), len(data)) == (sha, size), rel
         if "gzip" in encodings:
@@ -83,6 +91,10 @@ def test_manifest_hashes_and_precompressed_copies(published: Published) -> None:
         if "br" in encodings:
             assert brotli.decompress((snap / f"{rel}.br").read_bytes()) == data, rel
     assert "br" in files["en/index.html"][2] and "gzip" in files["en/index.html"][2]
+    stations = [rel for rel in files if "/station/" in rel]
+    assert len(stations) > 100
+    assert all(files[rel][2] == ["gzip-only"] for rel in stations)
+    assert all(files[rel][2] != ["gzip-only"] for rel in files if "/station/" not in rel)
 
 
 def test_published_numbers_equal_the_running_tally(published: Published) -> None:
@@ -153,12 +165,12 @@ def test_incremental_snapshot_reuses_unchanged_files_and_never_edits(tmp_path: P
     old_station = m.machine[0].station
     s1, s2 = out / "snapshots/1", out / "snapshots/2"
     assert (
-        os.stat(s1 / f"en/station/{old_station}.html").st_ino
-        == os.stat(s2 / f"en/station/{old_station}.html").st_ino
+        os.stat(s1 / f"en/station/{old_station}.html.gz").st_ino
+        == os.stat(s2 / f"en/station/{old_station}.html.gz").st_ino
     )
     assert (
-        os.stat(s1 / f"en/station/{new_station}.html").st_ino
-        != os.stat(s2 / f"en/station/{new_station}.html").st_ino
+        os.stat(s1 / f"en/station/{new_station}.html.gz").st_ino
+        != os.stat(s2 / f"en/station/{new_station}.html.gz").st_ino
     )
     changes = json.loads((s2 / "changes.json").read_bytes())
     assert changes["previous"] == 1 and changes["new_protocols_total"] == 10

@@ -17,6 +17,7 @@ import pytest
 from extras_support import NOT_UPLOADED, PNG, Extras, add_extras, journal
 from publish_support import make_store
 
+from support import published_bytes, published_text
 from tallyroom.intake.journal import Outcome
 from tallyroom.ledger.entry import decode_entry
 from tallyroom.publish import station_facts
@@ -37,11 +38,11 @@ class Built:
         return self.out / "current"
 
     def page(self, station: str) -> dict[str, Any]:
-        doc: dict[str, Any] = json.loads((self.cur / f"api/v1/results/station/{station}.json").read_bytes())
+        doc: dict[str, Any] = json.loads(published_bytes(self.cur / f"api/v1/results/station/{station}.json"))
         return doc
 
     def html(self, station: str, lang: str = "en") -> str:
-        return (self.cur / f"{lang}/station/{station}.html").read_text(encoding="utf-8")
+        return published_text(self.cur / f"{lang}/station/{station}.html")
 
     def group(self, station: str, contest: str = "party-list", kind: str = "hand") -> dict[str, Any]:
         return next(
@@ -203,11 +204,20 @@ def test_downloads_and_refresh_script(built: Built) -> None:
 
 
 def _tree(snapshot: Path) -> dict[str, tuple[int, bytes]]:
-    return {
-        str(p.relative_to(snapshot)): (p.stat().st_ino, p.read_bytes())
-        for p in snapshot.rglob("*")
-        if p.is_file() and p.suffix not in (".gz", ".br") and p.suffix != ".sqlite"
-    }
+    """Every file by the name it is published under (a station page stored only as its .gz
+    copy under its own name), with its inode and its bytes as a reader gets them."""
+    out = {}
+    for p in snapshot.rglob("*"):
+        if not p.is_file() or p.suffix in (".br", ".sqlite"):
+            continue
+        if p.suffix == ".gz":
+            plain = p.with_suffix("")
+            if plain.exists():
+                continue
+            out[str(plain.relative_to(snapshot))] = (p.stat().st_ino, published_bytes(plain))
+        else:
+            out[str(p.relative_to(snapshot))] = (p.stat().st_ino, p.read_bytes())
+    return out
 
 
 def test_kept_and_fresh_publishers_agree_and_rebuild_only_what_changed(tmp_path: Path) -> None:

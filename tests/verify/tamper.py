@@ -25,11 +25,23 @@ def _canonical(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
+def read(snapshot: Path, rel: str) -> bytes:
+    """A file's bytes (a station page or its JSON twin is stored only as its .gz copy)."""
+    path = snapshot / rel
+    if path.exists():
+        return path.read_bytes()
+    return gzip.decompress(Path(f"{path}.gz").read_bytes())
+
+
 def rewrite(snapshot: Path, rel: str, data: bytes, *, fix_manifest: bool = True) -> None:
     """Replace one file of a snapshot (and its .gz/.br copies); update manifest.json."""
     path = snapshot / rel
-    path.unlink(missing_ok=True)
-    path.write_bytes(data)
+    if not path.exists() and Path(f"{path}.gz").exists():  # stored only as the .gz copy
+        Path(f"{path}.gz").unlink()
+        Path(f"{path}.gz").write_bytes(gzip.compress(data, mtime=0))
+    else:
+        path.unlink(missing_ok=True)
+        path.write_bytes(data)
     for suffix, make in ((".gz", lambda b: gzip.compress(b, mtime=0)), (".br", brotli.compress)):
         copy = Path(f"{path}{suffix}")
         if copy.exists():
@@ -62,12 +74,12 @@ def rewrite_manifest(snapshot: Path, manifest: dict[str, Any]) -> None:
 
 def edit_json(snapshot: Path, rel: str, edit: Callable[[Any], object]) -> None:
     """Decode, change with ``edit(doc)``, encode canonically and rewrite."""
-    doc = json.loads((snapshot / rel).read_bytes())
+    doc = json.loads(read(snapshot, rel))
     edit(doc)
     rewrite(snapshot, rel, _canonical(doc))
 
 
 def edit_text(snapshot: Path, rel: str, old: str, new: str, count: int = 1) -> None:
-    text = (snapshot / rel).read_text(encoding="utf-8")
+    text = read(snapshot, rel).decode("utf-8")
     assert old in text, f"{old!r} not in {rel}"
     rewrite(snapshot, rel, text.replace(old, new, count).encode("utf-8"))

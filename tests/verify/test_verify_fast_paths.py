@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import brotli  # type: ignore[import-untyped]
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
-from tamper import copy_publish, rewrite
+from tamper import copy_publish, read, rewrite
 from verify_support import Pub
 
 from tallyroom.cli import main
@@ -43,14 +44,14 @@ def _station_page(snap: Path, lang: str) -> str:
         rel
         for rel in sorted(files)
         if rel.startswith(f"{lang}/station/")
-        and "gzip" in files[rel][2]
-        and '<td class="n votes" data-kind="hand">' in (snap / rel).read_text()
+        and '<td class="n votes" data-kind="hand">' in read(snap, rel).decode()
     )
 
 
 @pytest.mark.parametrize("how", ["other bytes", "truncated"])
 def test_a_gzip_copy_that_is_not_the_file(snap: Path, tmp_path: Path, how: str) -> None:
-    rel = _station_page(snap, "en")
+    files = json.loads((snap / "manifest.json").read_bytes())["files"]
+    rel = next(r for r in sorted(files) if r.startswith("en/area/") and "gzip" in files[r][2])
     data = (snap / rel).read_bytes()
     copy = snap / f"{rel}.gz"
     copy.unlink()
@@ -64,10 +65,39 @@ def test_a_gzip_copy_that_is_not_the_file(snap: Path, tmp_path: Path, how: str) 
     assert f"not the bytes of {rel}" in msgs[0]
 
 
+def test_a_station_page_stored_only_as_gzip_that_does_not_decompress(snap: Path, tmp_path: Path) -> None:
+    rel = _station_page(snap, "en")
+    copy = snap / f"{rel}.gz"
+    raw = copy.read_bytes()
+    copy.unlink()
+    copy.write_bytes(raw[:-20])
+    code, msgs = _verify(tmp_path, snap.parent.parent)
+    assert code == 1
+    assert len(msgs) == 1 and msgs[0].startswith(f"{rel}: None | None | gzip data does not decompress"), msgs
+
+
+@pytest.mark.parametrize("extra", ["plain", "br"])
+def test_a_second_copy_beside_a_gzip_only_station_page(snap: Path, tmp_path: Path, extra: str) -> None:
+    """A copy that the manifest does not list would be served by nginx (try_files, or
+    brotli_static) without anything vouching for it."""
+    rel = _station_page(snap, "ru")
+    data = read(snap, rel).replace(b"</html>", b"<p>forged</p></html>")
+    if extra == "plain":
+        (snap / rel).write_bytes(data)
+        why = f"manifest.json lists this file as stored only as its gzip copy ({rel}.gz); a plain copy"
+        want = f"{rel}: None | None | {why}"
+    else:
+        (snap / f"{rel}.br").write_bytes(brotli.compress(data))
+        want = f"{rel}.br: None | None | manifest.json lists no br copy of {rel}: nothing vouches for it"
+    code, msgs = _verify(tmp_path, snap.parent.parent)
+    assert code == 1
+    assert len(msgs) == 1 and msgs[0].startswith(want), msgs
+
+
 @pytest.mark.parametrize("lang", ["en", "ru", "ky"])
 def test_a_vote_changed_on_a_station_page(snap: Path, tmp_path: Path, lang: str) -> None:
     rel = _station_page(snap, lang)
-    text = (snap / rel).read_text()
+    text = read(snap, rel).decode()
     m = re.search(
         r'<tr data-choice="([^"]+)">.*?<td class="n votes" data-kind="hand">([^<]*)</td>', text, re.S
     )

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from extras_support import Extras, add_extras
 from publish_support import make_store
-from tamper import copy_publish, edit_json, edit_text, rewrite
+from tamper import copy_publish, edit_json, edit_text, read, rewrite
 from verify_support import Pub, publish
 
 from tallyroom.cli import main
@@ -85,7 +85,7 @@ def test_a_key_change_removed_from_stations_json(copy: tuple[Path, Path, Extras]
 def test_a_history_status_changed_in_json_and_html(copy: tuple[Path, Path, Extras], tmp_path: Path) -> None:
     pub, snap, x = copy
     rel = f"api/v1/results/station/{x.corrected}.json"
-    first = _group(json.loads((snap / rel).read_bytes()))["entries"][0]["ledger_index"]
+    first = _group(json.loads(read(snap, rel)))["entries"][0]["ledger_index"]
 
     def hide(doc: dict[str, Any]) -> None:  # pretend the first version still counts
         e = _group(doc)["entries"][0]

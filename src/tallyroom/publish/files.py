@@ -11,10 +11,13 @@ written through the link: that inode belongs to the previous snapshot), and what
 snapshot no longer has is removed before the folder is renamed into place.
 
 Precompression (:func:`compression_for`, measured on the Kyrgyz-sized election in
-docs/decisions/0005): the thousands of station pages and their JSON twins get one gzip copy at
-level 1 (ISA-L's igzip when the ``isal`` package is installed: 5x faster than zlib, at a
-better ratio than zlib level 1); a brotli copy at quality 1–2 is no smaller than that for
-these 15–20 kB pages, so they get none (the app and nginx then send the gzip copy). Downloads
+docs/decisions/0005): the thousands of station pages and their JSON twins are stored *only*
+as a gzip copy at level 1 (ISA-L's igzip when the ``isal`` package is installed: 5x faster
+than zlib, at a better ratio than zlib level 1), listed with the encoding
+:data:`GZIP_ONLY` (docs/decisions/0010: a file fewer to create and read per page, and a
+fifth of the bytes); the app and nginx send that copy, decompressed for the rare client that
+does not accept gzip. A brotli copy at quality 1–2 is no smaller for these 15–20 kB pages,
+so they get none. Downloads
 under ``data/`` and the ledger chunks get gzip level 1 and brotli quality 1; files of 1 MB
 and more gzip level 1 only. The national and area pages and every other file get brotli
 quality 5 (what browsers are sent) and gzip at ISA-L level 2 (:data:`PAGE_GZIP_LEVEL`).
@@ -69,6 +72,10 @@ STATION_GZIP_LEVEL = 1
 #: quality 1 is as small as zlib at 6 for them and ten times faster.
 DOWNLOAD_GZIP_LEVEL = 1
 DOWNLOAD_BROTLI_QUALITY = 1
+
+#: The encoding listed for a file stored only as ``<file>.gz`` (station pages and their JSON
+#: twins, docs/bulletin.md §2): its SHA-256 and size are still those of the decompressed bytes.
+GZIP_ONLY = "gzip-only"
 
 _SUFFIXES = {"gzip": ".gz", "br": ".br"}
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -131,7 +138,9 @@ class FileInfo(msgspec.Struct, array_like=True):
         return cls(str(value[0]), int(value[1]), tuple(value[2]))
 
     def paths(self, rel: str) -> list[str]:
-        """The file and its compressed copies."""
+        """The file and its compressed copies (only the gzip copy of a :data:`GZIP_ONLY` file)."""
+        if self.encodings == (GZIP_ONLY,):
+            return [rel + ".gz"]
         return [rel, *(rel + _SUFFIXES[e] for e in self.encodings)]
 
 
@@ -388,17 +397,22 @@ class SnapshotWriter:
         """Create ``name`` in the folder ``fd`` with ``data`` and its compressed copies. Changes
         nothing of this writer but its spares and count of files made (both safe from the
         writer's thread)."""
+        want = self.compress if compress is None else compress
+        compressible = want and len(data) >= MIN_COMPRESS and os.path.splitext(name)[1] in COMPRESSIBLE
+        sha = hashlib.sha256(data).hexdigest()
+        if compressible and is_station_file(rel):
+            self._create(fd, name + ".gz", compress_gzip(data, STATION_GZIP_LEVEL))
+            return FileInfo(sha, len(data), (GZIP_ONLY,))
         self._create(fd, name, data)
         encodings: list[str] = []
-        want = self.compress if compress is None else compress
-        if want and len(data) >= MIN_COMPRESS and os.path.splitext(name)[1] in COMPRESSIBLE:
+        if compressible:
             gz, br = compression_for(rel, len(data))
             self._create(fd, name + ".gz", compress_gzip(data, gz))
             encodings.append("gzip")
             if br is not None and self.brotli and _brotli is not None:
                 self._create(fd, name + ".br", compress_brotli(data, br))
                 encodings.append("br")
-        return FileInfo(hashlib.sha256(data).hexdigest(), len(data), tuple(encodings))
+        return FileInfo(sha, len(data), tuple(encodings))
 
     def write_later(self, rel: str, data: bytes) -> None:
         """:meth:`write`, with the compression, hashing and writing done by one background

@@ -43,6 +43,9 @@ from tallyroom.ledger.note import NoteError
 from tallyroom.verify.report import Tally
 from tallyroom.verify.source import FileMissing, Snapshot
 
+#: The manifest's encoding for a file stored only as ``<file>.gz`` (docs/bulletin.md §2).
+GZIP_ONLY = "gzip-only"
+
 MANIFEST = "manifest.json"
 SNAPSHOT_FORMAT = "tallyroom-snapshot/1"
 CHUNK = 1000
@@ -122,10 +125,12 @@ def check_file(snap: Snapshot, rel: str, entry: Any, out: Tally) -> bytes | None
     if not safe_path(rel):
         out.fail("manifest", MANIFEST, f"files[{rel}]", "a path outside the snapshot folder: not read")
         return None
+    only = info.encodings == [GZIP_ONLY]
     try:
-        data = snap.read(rel)
+        data = snap.read_gzip_only(rel) if only else snap.read(rel)
     except FileMissing:
-        out.fail("file-missing", rel, "", "listed in manifest.json but not published")
+        what = f"{rel}.gz (the file is listed as stored only as its gzip copy)" if only else rel
+        out.fail("file-missing", rel, "", f"listed in manifest.json but not published: {what}")
         return None
     except ValueError as exc:  # a served compressed copy that does not decompress
         out.fail("compressed-copy", rel, "", str(exc))
@@ -142,7 +147,7 @@ def check_file(snap: Snapshot, rel: str, entry: Any, out: Tally) -> bytes | None
             "the file's bytes differ from what manifest.json lists for it: it was changed after "
             "the snapshot was published (its numbers are checked one by one below)",
         )
-    for enc, decoded in snap.copies(rel, info.encodings):
+    for enc, decoded in snap.copies(rel, [] if only else info.encodings):
         suffix = ".gz" if enc == "gzip" else ".br"
         if decoded is None:
             out.fail("compressed-copy", rel + suffix, "", f"manifest.json lists a {enc} copy; it is missing")

@@ -28,6 +28,7 @@ import msgspec
 from tallyroom.verify import compare_html, compare_json, compare_misc, compare_tables, reconcile
 from tallyroom.verify.audits import check_audits
 from tallyroom.verify.bulletin import (
+    GZIP_ONLY,
     MANIFEST,
     CommissionKey,
     FileInfo,
@@ -412,21 +413,36 @@ def _unlisted(ctx: _Ctx, out: Tally) -> None:
     if listing is None:
         return
     files = ctx.manifest.files
-    extra = []
+    extra: list[tuple[str, str]] = []
     for rel in listing:
-        if rel in files or rel == MANIFEST:
+        if rel == MANIFEST:
+            continue
+        if rel in files:
+            info = FileInfo.of(files[rel])
+            if info is not None and info.encodings == [GZIP_ONLY]:
+                # Nothing checks this second copy, and a server might send it.
+                extra.append(
+                    (
+                        rel,
+                        "manifest.json lists this file as stored only as its gzip copy "
+                        f"({rel}.gz); a plain copy that nothing vouches for lies beside it",
+                    )
+                )
             continue
         base, dot, suffix = rel.rpartition(".")
-        if dot and suffix in ("gz", "br") and (base in files or base == MANIFEST):
+        if dot and suffix in ("gz", "br") and base == MANIFEST:
             continue
-        extra.append(rel)
-    for rel in sorted(extra)[:100]:
-        out.fail(
-            "unlisted-file",
-            rel,
-            "",
-            "in the snapshot folder but not in manifest.json: nothing vouches for it",
-        )
+        if dot and suffix in ("gz", "br") and base in files:
+            info = FileInfo.of(files[base])
+            listed = {"gzip", GZIP_ONLY} if suffix == "gz" else {"br"}
+            if info is None or listed.intersection(info.encodings):
+                continue
+            # nginx's gzip_static and brotli_static send any copy they find.
+            extra.append((rel, f"manifest.json lists no {suffix} copy of {base}: nothing vouches for it"))
+            continue
+        extra.append((rel, "in the snapshot folder but not in manifest.json: nothing vouches for it"))
+    for rel, why in sorted(extra)[:100]:
+        out.fail("unlisted-file", rel, "", why)
     if len(extra) > 100:
         out.per_check["unlisted-file"] += len(extra) - 100
 

@@ -82,6 +82,12 @@ class Snapshot(Protocol):
         """The file's bytes (as a reader gets them, decoded); :class:`FileMissing` if absent."""
         ...
 
+    def read_gzip_only(self, rel: str) -> bytes:
+        """The bytes of a file stored only as ``<rel>.gz`` (manifest encoding ``gzip-only``,
+        docs/bulletin.md §2), decompressed; :class:`FileMissing` if absent, ValueError if the
+        copy does not decompress."""
+        ...
+
     def copies(self, rel: str, encodings: list[str]) -> list[tuple[str, bytes | None]]:
         """The precompressed copies to check: (encoding, decompressed bytes or None if absent).
 
@@ -135,6 +141,9 @@ class DirSnapshot:
             return _read(self._base + rel)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise FileMissing(rel) from None
+
+    def read_gzip_only(self, rel: str) -> bytes:
+        return decompress("gzip", self.read(rel + ".gz"))
 
     def copies(self, rel: str, encodings: list[str]) -> list[tuple[str, bytes | None]]:
         out: list[tuple[str, bytes | None]] = []
@@ -203,6 +212,19 @@ class HttpSnapshot:
         except FileMissing:
             raise FileMissing(rel) from None
         return body
+
+    def read_gzip_only(self, rel: str) -> bytes:
+        # tallyroom's app and deploy/nginx.conf serve the copy under the file's own name; a
+        # plain static server (a mirror of the folder) has only the .gz file.
+        try:
+            return self.read(rel)
+        except FileMissing:
+            pass
+        try:
+            raw, _enc = http_get(self.base + urllib.parse.quote(rel + ".gz"), encoded=False)
+        except FileMissing:
+            raise FileMissing(rel) from None
+        return decompress("gzip", raw)
 
     def copies(self, rel: str, encodings: list[str]) -> list[tuple[str, bytes | None]]:
         return []  # the copy a client is served is checked by read()

@@ -10,7 +10,8 @@ was published — with:
   ``max-age`` so readers see a new snapshot within seconds;
 * strong ETags (SHA-256 of the bytes sent; each precompressed copy has its own), ``304 Not
   Modified`` on ``If-None-Match``, ``Vary: Accept-Encoding`` and the precompressed ``.br`` or
-  ``.gz`` copy when the client accepts it;
+  ``.gz`` copy when the client accepts it; a file stored only as its ``.gz`` copy (station
+  pages and their JSON twins, docs/bulletin.md §2) is decompressed for a client that does not;
 * ``/`` → ``/<lang>/`` by ``Accept-Language`` (ky, ru, en); ``/<lang>/`` → its ``index.html``;
 * ``/current.json`` (which snapshot is current), ``/status.json`` and ``/healthz`` (the last
   publish attempt: 503 when the gate refused it), ``/status`` (the operator's status page).
@@ -21,11 +22,13 @@ reachable: no ``..``, no hidden names, no symlinks out of the folder.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import html
 import json
 import os
 import time
+import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,14 +193,14 @@ class PublishedSite:
         if got is not None:
             return got
         real = path if encoding is None else path + (b".br" if encoding == b"br" else b".gz").decode()
+        resolved = self._inside(real)
+        if resolved is None:
+            # A station page or its JSON twin is stored only as its gzip copy
+            # (docs/bulletin.md §2): a client that does not accept gzip gets it decompressed.
+            return self._gunzipped(path, key) if encoding is None else None
         try:
-            resolved = os.path.realpath(real)
-            if not resolved.startswith(str(self.root) + os.sep):
-                return None
             st = os.stat(resolved)
         except OSError:
-            return None
-        if not os.path.isfile(resolved):
             return None
         suffix = os.path.splitext(path)[1]
         ctype = TYPES.get(suffix, b"application/octet-stream")
@@ -212,15 +215,37 @@ class PublishedSite:
                     h.update(block)
         tag = h.hexdigest()[:40]
         etag = f'"{tag}"'.encode()
-        f = _File(resolved, etag, st.st_size, body, encoding, ctype)
+        return self._keep(key, _File(resolved, etag, st.st_size, body, encoding, ctype))
+
+    def _inside(self, path: str) -> str | None:
+        """The real path of a regular file inside the publish folder, or None."""
+        try:
+            resolved = os.path.realpath(path)
+        except OSError:
+            return None
+        if not resolved.startswith(str(self.root) + os.sep) or not os.path.isfile(resolved):
+            return None
+        return resolved
+
+    def _gunzipped(self, path: str, key: tuple[str, bytes | None]) -> _File | None:
+        resolved = self._inside(path + ".gz")
+        if resolved is None:
+            return None
+        with open(resolved, "rb") as fh:
+            raw = fh.read()
+        try:
+            body = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error):
+            return None
+        etag = f'"{hashlib.sha256(body).hexdigest()[:40]}"'.encode()
+        ctype = TYPES.get(os.path.splitext(path)[1], b"application/octet-stream")
+        return self._keep(key, _File(resolved, etag, len(body), body, None, ctype))
+
+    def _keep(self, key: tuple[str, bytes | None], f: _File) -> _File:
         # Only files inside a numbered snapshot are immutable and safe to keep.
-        if (
-            body is not None
-            and "/snapshots/" in resolved
-            and self._cached_bytes + st.st_size < CACHE_MAX_TOTAL
-        ):
+        if f.body is not None and "/snapshots/" in f.path and self._cached_bytes + f.size < CACHE_MAX_TOTAL:
             self._cache[key] = f
-            self._cached_bytes += st.st_size
+            self._cached_bytes += f.size
         return f
 
     async def _serve(
