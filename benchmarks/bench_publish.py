@@ -167,7 +167,8 @@ def measure_large(folder: Path, stations: int) -> dict[str, Any]:
     definition = msgspec.json.decode(raw, type=Definition)
     db = folder / "big.db"
     key = Path(str(db) + ".commission-key")
-    signing = create_key(key, "tallyroom/large")
+    # verify checks that the checkpoints are signed under the definition's origin
+    signing = create_key(key, definition.election.origin or "tallyroom/large")
     store = open_store(str(db))
     store.initialize(load_definition(raw, "definition.json"), signing.verify_key.encode())
     names = [*large.FORM_LINES, *(c.id for c in definition.contests[0].choices)]
