@@ -14,6 +14,8 @@ from typing import Any
 
 import brotli  # type: ignore[import-untyped]
 
+from support import published_bytes
+
 
 def copy_publish(src: Path, dst: Path) -> Path:
     """A real copy (no hard links shared with ``src``) of a publish folder."""
@@ -27,19 +29,13 @@ def _canonical(value: object) -> bytes:
 
 def read(snapshot: Path, rel: str) -> bytes:
     """A file's bytes (a station page or its JSON twin is stored only as its .gz copy)."""
-    path = snapshot / rel
-    if path.exists():
-        return path.read_bytes()
-    return gzip.decompress(Path(f"{path}.gz").read_bytes())
+    return published_bytes(snapshot / rel)
 
 
 def rewrite(snapshot: Path, rel: str, data: bytes, *, fix_manifest: bool = True) -> None:
     """Replace one file of a snapshot (and its .gz/.br copies); update manifest.json."""
     path = snapshot / rel
-    if not path.exists() and Path(f"{path}.gz").exists():  # stored only as the .gz copy
-        Path(f"{path}.gz").unlink()
-        Path(f"{path}.gz").write_bytes(gzip.compress(data, mtime=0))
-    else:
+    if path.exists() or not Path(f"{path}.gz").exists():  # else stored only as the .gz copy
         path.unlink(missing_ok=True)
         path.write_bytes(data)
     for suffix, make in ((".gz", lambda b: gzip.compress(b, mtime=0)), (".br", brotli.compress)):

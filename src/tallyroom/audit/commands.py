@@ -298,8 +298,9 @@ def audit_record(ctx: click.Context, from_hand_count: bool, file: Path | None, f
         pending = set(audit.status().pending)
         counts: list[AuditedBatch] = []
         if from_hand_count:
-            # Once, not per line: it reads every batch of the audit (8,600 lines at the
-            # Kyrgyz size, 78 s per `record` when it was made for each drawn station's line).
+            # Once, not per line: it walks every line of every batch of the audit (2,494
+            # batches at the Kyrgyz size; made per line of each drawn station, it took
+            # about a minute per `record`).
             reported = _reported_lines(audit)
             for s, c in store.protocols_for(contest.index, "hand"):
                 sid = election.stations[s].id

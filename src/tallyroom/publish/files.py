@@ -400,13 +400,13 @@ class SnapshotWriter:
         want = self.compress if compress is None else compress
         compressible = want and len(data) >= MIN_COMPRESS and os.path.splitext(name)[1] in COMPRESSIBLE
         sha = hashlib.sha256(data).hexdigest()
+        gz, br = compression_for(rel, len(data))
         if compressible and is_station_file(rel):
-            self._create(fd, name + ".gz", compress_gzip(data, STATION_GZIP_LEVEL))
+            self._create(fd, name + ".gz", compress_gzip(data, gz))
             return FileInfo(sha, len(data), (GZIP_ONLY,))
         self._create(fd, name, data)
         encodings: list[str] = []
         if compressible:
-            gz, br = compression_for(rel, len(data))
             self._create(fd, name + ".gz", compress_gzip(data, gz))
             encodings.append("gzip")
             if br is not None and self.brotli and _brotli is not None:
