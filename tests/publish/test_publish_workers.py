@@ -79,3 +79,55 @@ def test_pages_are_the_same_bytes_in_process_inherited_or_sent_to_the_workers(
     assert len(in_process) > 200
     assert in_process == inherited
     assert in_process == sent
+
+
+def test_a_worker_creates_its_files_folder_by_folder_and_waits_for_a_folder_another_holds(
+    tmp_path: Path,
+) -> None:
+    """Page workers write into the same folders (``en/station/`` …); two processes creating
+    files in one folder at once spin on its lock (SnapshotWriter.write_many). A worker takes a
+    folder no other holds first, and waits for the one that is held; the files and their
+    manifest entries are those :meth:`SnapshotWriter.write` makes."""
+    import fcntl
+    import threading
+    import time
+
+    from tallyroom.publish.files import SnapshotWriter
+
+    page = "<!doctype html>" + "<p>Station 1: 1 234 votes</p>" * 40
+    items = [
+        (f"{lang}/station/{n}.html", f"{lang} {n} {page}".encode()) for lang in ("en", "ru") for n in range(3)
+    ] + [("en/index.html", page.encode())]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = SnapshotWriter(tmp_path / "a")
+    for rel, data in items:
+        plain.write(rel, data)
+    plain.close()
+
+    other = SnapshotWriter(tmp_path / "b")  # another worker, holding en/station/
+    held = other.dirs.fd("en/station")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    w = SnapshotWriter(tmp_path / "b")
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (w.write_many(iter(items)), done.set()))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "b/en/index.html.gz").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert sorted(p.name for p in (tmp_path / "b/ru/station").iterdir()) == [
+            f"{n}.html.gz" for n in range(3)
+        ]
+        assert list((tmp_path / "b/en/station").iterdir()) == []
+        assert not done.is_set()
+    finally:
+        fcntl.flock(held, fcntl.LOCK_UN)
+        thread.join(20)
+    other.close()
+    w.close()
+    assert done.is_set()
+    assert w.files == plain.files and w.written == len(items)
+    for rel in ("en/station/2.html.gz", "ru/station/0.html.gz", "en/index.html", "en/index.html.br"):
+        assert (tmp_path / "b" / rel).read_bytes() == (tmp_path / "a" / rel).read_bytes()

@@ -1411,14 +1411,18 @@ def _render_chunk(task: _Task) -> dict[str, FileInfo]:
     if length:
         records = pickle.loads(os.pread(payload.fileno(), length, offset))
     w = SnapshotWriter(root, compress=compress, brotli=br)
-    try:
+
+    def pages() -> Iterator[tuple[str, bytes]]:
         for i in indices:
             job = jobs[i]
             mine = records.get(i)
             if mine is not None and results is not None:
                 job = _with_records(job, results, mine)
-            for rel, data in site.produce(job, None if job.volatile else snapshot).items():
-                w.write(rel, data)
+            yield from site.produce(job, None if job.volatile else snapshot).items()
+
+    try:
+        # The other workers write into the same folders: see SnapshotWriter.write_many.
+        w.write_many(pages())
     finally:
         w.close()
     return w.files

@@ -25,11 +25,13 @@ quality 5 (what browsers are sent) and gzip at ISA-L level 2 (:data:`PAGE_GZIP_L
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import os
 import threading
 import zlib
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -397,22 +399,71 @@ class SnapshotWriter:
         """Create ``name`` in the folder ``fd`` with ``data`` and its compressed copies. Changes
         nothing of this writer but its spares and count of files made (both safe from the
         writer's thread)."""
+        info, out = self._encoded(name, rel, data, compress)
+        for leaf, body in out:
+            self._create(fd, leaf, body)
+        return info
+
+    def _encoded(
+        self, name: str, rel: str, data: bytes, compress: bool | None
+    ) -> tuple[FileInfo, list[tuple[str, bytes]]]:
+        """The manifest entry of ``rel`` and the files it is stored as (name in its folder,
+        bytes): itself and its compressed copies, or only its gzip copy."""
         want = self.compress if compress is None else compress
         compressible = want and len(data) >= MIN_COMPRESS and os.path.splitext(name)[1] in COMPRESSIBLE
         sha = hashlib.sha256(data).hexdigest()
         gz, br = compression_for(rel, len(data))
         if compressible and is_station_file(rel):
-            self._create(fd, name + ".gz", compress_gzip(data, gz))
-            return FileInfo(sha, len(data), (GZIP_ONLY,))
-        self._create(fd, name, data)
+            return FileInfo(sha, len(data), (GZIP_ONLY,)), [(name + ".gz", compress_gzip(data, gz))]
+        out = [(name, data)]
         encodings: list[str] = []
         if compressible:
-            self._create(fd, name + ".gz", compress_gzip(data, gz))
+            out.append((name + ".gz", compress_gzip(data, gz)))
             encodings.append("gzip")
             if br is not None and self.brotli and _brotli is not None:
-                self._create(fd, name + ".br", compress_brotli(data, br))
+                out.append((name + ".br", compress_brotli(data, br)))
                 encodings.append("br")
-        return FileInfo(sha, len(data), tuple(encodings))
+        return FileInfo(sha, len(data), tuple(encodings)), out
+
+    def write_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """:meth:`write` each of ``items`` (path, bytes), for a writer that shares its folders
+        with another process's: the page workers of a full build all write station pages
+        into the same few folders (``en/station/`` …). Two processes creating files in one
+        ext4 folder at once wait on its lock by spinning: measured on a 2-core machine, 156 µs
+        of CPU per file instead of 24 µs alone (docs/decisions/0011). So the files are
+        compressed first, then created folder by folder, each folder under an exclusive
+        ``flock`` on it (other writers of the same folder wait asleep instead), taking first
+        a folder no other worker holds."""
+        by_folder: dict[str, list[tuple[str, bytes]]] = {}
+        infos: list[tuple[str, FileInfo]] = []
+        for rel, data in items:
+            if self.present:
+                self._clear(rel)
+            folder, name = _split(rel)
+            info, out = self._encoded(name, rel, data, None)
+            infos.append((rel, info))
+            by_folder.setdefault(folder, []).extend(out)
+        pending = list(by_folder.items())
+        while pending:
+            pick = 0
+            for i, (folder, _) in enumerate(pending):
+                try:
+                    fcntl.flock(self.dirs.fd(folder), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                pick = i
+                break
+            else:
+                fcntl.flock(self.dirs.fd(pending[0][0]), fcntl.LOCK_EX)
+            folder, out = pending.pop(pick)
+            fd = self.dirs.fd(folder)
+            try:
+                for leaf, body in out:
+                    self._create(fd, leaf, body)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        for rel, info in infos:
+            self._record(rel, info)
 
     def write_later(self, rel: str, data: bytes) -> None:
         """:meth:`write`, with the compression, hashing and writing done by one background
