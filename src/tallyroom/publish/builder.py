@@ -1019,6 +1019,11 @@ class Publisher:
         downloads page, the read-back and the manifest."""
         root_hex = snapshot["root"]
         extras, extras_state, image_state = station_extras or (StationExtras(), {}, {})
+        if render.inherits:
+            # The workers read the records they inherit: they may start now and render while
+            # the exports below are written (Rendering.start).
+            render.start()
+            lap("start-pages")
         # -- the bulletin ------------------------------------------------------------------
         w.write("checkpoint.txt", note)
         chunks = bulletin.write(
@@ -1109,9 +1114,11 @@ class Publisher:
             w.adopt_later("data/tallyroom.sqlite")
         lap("export-sqlite")
         # -- pages: rendered by forked workers from here on. Everything above reads the station
-        # records; nothing below does until the workers are done (see Rendering.start).
-        render.start()
-        lap("start-pages")
+        # records; nothing below does until the workers are done (see Rendering.start), unless
+        # the workers read the records they inherit (then they started above).
+        if not render.started:
+            render.start()
+            lap("start-pages")
         w.put(
             "data/results.json",
             exports.json_bytes(
@@ -1457,6 +1464,15 @@ class Rendering:
         self.results: Any = None
         self._payload: Any = None
         self.started = False
+
+    @property
+    def inherits(self) -> bool:
+        """Whether :meth:`start` forks workers that read the station records they inherit (a
+        small election): this process may then read records while they run, at the cost of
+        copying the memory pages it touches (tens of MB at the Kyrgyz size), and start them
+        before the exports that read records, so that both cores work on the snapshot."""
+        sent = self.records_from
+        return self.forks and (sent is None or len(sent.stations) < PAYLOAD_MIN_RECORDS)
 
     @property
     def forks(self) -> bool:
