@@ -34,6 +34,7 @@ from tallyroom.ledger.entry import EntryKind
 from tallyroom.publish.audit_view import AuditView
 from tallyroom.publish.ledger_view import LedgerPrefix, definition_bytes, protocol_entries
 from tallyroom.publish.results import (
+    Fields,
     ProtocolEntry,
     Results,
     Row,
@@ -529,6 +530,10 @@ def _direct_stations(election: CompiledElection) -> dict[int, list[int]]:
 
 
 def _diff(expected: Any, got: Any, path: str = "") -> list[str]:
+    if isinstance(expected, Fields):
+        expected = expected.to_dict()
+    if isinstance(got, Fields):
+        got = got.to_dict()
     if isinstance(expected, dict) and isinstance(got, dict):
         out: list[str] = []
         for k in sorted(set(expected) | set(got), key=str):

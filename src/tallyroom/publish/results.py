@@ -10,7 +10,10 @@ Rows are plain JSON-ready dicts (the format is specified in docs/bulletin.md):
 * an **area row** is :meth:`tallyroom.tally.report.TallyRow.to_dict` plus ``official`` (is this
   the contest's official count kind) and ``stations_reporting_percent``;
 * a **station protocol** is the same shape for one station (``stations_reporting`` 1 of 1) plus
-  its ledger index, leaf hash, envelope and the outcome of every control rule.
+  its ledger index, leaf hash, envelope and the outcome of every control rule. Its choices and
+  rule checks are :class:`StationChoice` and :class:`RuleCheck` structs, read like dicts and
+  encoded as the same JSON objects: there is one record per protocol, kept for the
+  publisher's life, and a dict per choice was half of a record's memory (docs/decisions/0012).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from tallyroom.definition.compiled import CompiledContest, CompiledElection, name_in
 from tallyroom.definition.model import Figure
@@ -32,6 +37,62 @@ StationKey = tuple[str, str, str]
 Row = dict[str, Any]
 #: Area rows by key, with the totals they were made from: (reporting, *counts) or (None,).
 RowCache = dict[RowKey, tuple[tuple[Any, ...], Row]]
+
+
+class Fields(msgspec.Struct, gc=False):
+    """A struct read and written like the JSON object it is encoded as (``x["votes"]``), so
+    that code written for the dicts of area rows reads station records alike. ``gc=False``:
+    the fields are strings, numbers and booleans, which make no reference cycles."""
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in self.__struct_fields__:
+            raise KeyError(key)
+        setattr(self, key, value)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.__struct_fields__
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default) if key in self.__struct_fields__ else default
+
+    def keys(self) -> tuple[str, ...]:
+        return self.__struct_fields__
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__struct_fields__}
+
+
+class StationChoice(Fields, gc=False):
+    """One choice of a station record: the fields of an area row's choice, in its order."""
+
+    id: str
+    name: str
+    votes: int
+    percent: str | None
+    percent_base: str
+    against_all: bool
+
+
+class RuleCheck(Fields, gc=False):
+    """One control rule of a station record: its two sides and whether it holds."""
+
+    rule: str
+    expr: str
+    severity: str
+    left: int
+    right: int
+    holds: bool
+
+
+def plain(value: Any) -> Any:
+    """A record (or any value holding one) with its structs as dicts: what its JSON decodes to."""
+    return msgspec.to_builtins(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,20 +197,20 @@ def _rule_plan(contest: CompiledContest) -> _RulePlan:
     return got[1]
 
 
-def rule_checks(contest: CompiledContest, counts: Sequence[int]) -> list[dict[str, Any]]:
+def rule_checks(contest: CompiledContest, counts: Sequence[int]) -> list[RuleCheck]:
     """Every control rule of the contest with its two sides and whether it holds. The sides
     are summed over line indices made once per contest (the same sums as the expressions'
     own, :func:`rule_checks_reference`, without a dict of the lines per rule): one record per
     protocol, made by the display step and again by the gate (0.2 ms each, a third of it here)."""
     return [
-        {
-            "rule": rid,
-            "expr": expr,
-            "severity": severity,
-            "left": sum([counts[i] * c for i, c in lt]) + lc,
-            "right": sum([counts[i] * c for i, c in rt]) + rc,
-            "holds": holds(counts),
-        }
+        RuleCheck(
+            rid,
+            expr,
+            severity,
+            sum([counts[i] * c for i, c in lt]) + lc,
+            sum([counts[i] * c for i, c in rt]) + rc,
+            holds(counts),
+        )
         for rid, expr, severity, lt, lc, rt, rc, holds in _rule_plan(contest)
     ]
 
@@ -198,14 +259,7 @@ def station_protocol(election: CompiledElection, p: ProtocolEntry) -> Row:
             "value": base,
         },
         "choices": [
-            {
-                "id": cid,
-                "name": name,
-                "votes": votes,
-                "percent": pct,
-                "percent_base": base_name,
-                "against_all": against_all,
-            }
+            StationChoice(cid, name, votes, pct, base_name, against_all)
             for (cid, name, against_all), votes, pct in zip(
                 choices,
                 counts[start : start + len(choices)],
