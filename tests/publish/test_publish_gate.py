@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,13 @@ def wrong_base(results: Results) -> None:
 def station_line(results: Results) -> None:
     key = next(iter(results.stations))
     results.stations[key]["lines"]["invalid"] += 5
+
+
+def station_choice(results: Results) -> None:
+    """One party's votes of one station protocol doubled, its line left alone."""
+    key = next(k for k in results.stations if k[0] == "party-list")
+    choice = results.stations[key]["choices"][2]
+    choice["votes"] += choice["votes"]
 
 
 def _refused(tmp_path: Path, hook: object) -> tuple[Publisher, list[str]]:
@@ -101,6 +109,15 @@ def test_a_share_on_the_wrong_base_is_refused(tmp_path: Path) -> None:
 def test_a_changed_station_protocol_is_refused(tmp_path: Path) -> None:
     _, failures = _refused(tmp_path, station_line)
     assert any(f.startswith("published-protocol-equals-ledger") for f in failures)
+
+
+def test_a_changed_choice_of_a_station_protocol_is_refused_by_name(tmp_path: Path) -> None:
+    """Station records hold their choices as structs (docs/decisions/0012): the gate still
+    compares them and names the choice and field that differ."""
+    _, failures = _refused(tmp_path, station_choice)
+    found = [f for f in failures if f.startswith("published-protocol-equals-ledger")]
+    assert len(found) == 1, failures
+    assert re.search(r"choices\.[\w-]+\.votes is \d+, recomputed \d+", found[0]), found[0]
 
 
 def test_cli_refuses_a_running_tally_that_differs_from_the_ledger(tmp_path: Path) -> None:

@@ -187,7 +187,10 @@ def test_station_records_and_files_equal_their_reference(published: Published) -
     shown = displayed(published.store)
     election, results = shown.election, shown.results
     for p in shown.entries:
-        assert plain(station_protocol(election, p)) == station_protocol_reference(election, p)
+        record = station_protocol(election, p)
+        assert plain(record) == station_protocol_reference(election, p)
+        # Encoded, a record is the JSON of the reference dict: same fields, same order.
+        assert exports.json_bytes(record) == exports.json_bytes(station_protocol_reference(election, p))
     for group, rows in exports.stations_by_group(election, results).items():
         assert exports.stations_json_from(group, map(exports.station_json_part, rows)) == (
             exports.stations_json(group, rows)
