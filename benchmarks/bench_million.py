@@ -1,9 +1,11 @@
-"""A generated 1,000,000-station election: init, import, rebuild, each timed with its peak memory.
+"""A generated 1,000,000-station election: init, import, rebuild, the snapshot build and its
+verification, each timed with its peak memory.
 
 Each stage runs as its own `tallyroom` process (as a commission would run them), so the peak
-resident memory reported is that stage's alone.
+resident memory reported is that stage's alone (the largest single process: the publisher's
+and the verifier's forked workers share most of their parent's memory).
 
-Usage: python benchmarks/bench_million.py [--stations N] [--dir DIR]
+Usage: python benchmarks/bench_million.py [--stations N] [--dir DIR] [--no-publish] [--no-verify]
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +56,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stations", type=int, default=1_000_000)
     ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument("--no-publish", action="store_true", help="Stop after the rebuild.")
+    ap.add_argument("--no-verify", action="store_true", help="Do not verify the snapshot.")
     args = ap.parse_args()
     d = Path(args.dir or tempfile.mkdtemp(prefix="tallyroom-million-"))
     d.mkdir(parents=True, exist_ok=True)
@@ -89,6 +94,17 @@ def main() -> None:
         f"init + import: {t_init + t_imp:.1f} s for {n:,} stations "
         f"({n / (t_init + t_imp):,.0f} stations/s), peak memory {max(m_init, m_imp):,.0f} MiB"
     )
+    if args.no_publish:
+        return
+    out = d / "publish"
+    if out.exists():
+        shutil.rmtree(out)
+    stage("publish", "--db", db, "publish", "--out", str(out))
+    files = sum(1 for _ in (out / "current").resolve().rglob("*"))
+    size = sum(p.stat().st_size for p in (out / "current").resolve().rglob("*") if p.is_file())
+    print(f"snapshot: {files:,} files, {size / 1e9:.2f} GB on disk")
+    if not args.no_verify:
+        stage("verify", "verify", str(out), "-q")
 
 
 if __name__ == "__main__":
