@@ -550,6 +550,8 @@ def _diff(expected: Any, got: Any, path: str = "") -> list[str]:
         out = []
         for i, (a, b) in enumerate(zip(expected, got, strict=True)):
             label = i
+            if isinstance(a, Fields):
+                a = a.to_dict()
             if isinstance(a, dict):
                 label = next((a[k] for k in ("id", "station", "area", "line") if k in a), i)
             out.extend(_diff(a, b, f"{path}{label}."))
