@@ -34,7 +34,6 @@ from tallyroom.ledger.entry import EntryKind
 from tallyroom.publish.audit_view import AuditView
 from tallyroom.publish.ledger_view import LedgerPrefix, definition_bytes, protocol_entries
 from tallyroom.publish.results import (
-    Fields,
     ProtocolEntry,
     Results,
     Row,
@@ -52,6 +51,7 @@ from tallyroom.tally.invariants import (
     check_tally,
 )
 from tallyroom.tally.rebuild import RebuildError, Rebuilt, rebuild
+from tallyroom.tally.record import Fields
 from tallyroom.tally.report import ChoiceResult, TallyRow, percent
 from tallyroom.tally.running import Tally, TallyKey, Totals
 

@@ -10,10 +10,11 @@ Rows are plain JSON-ready dicts (the format is specified in docs/bulletin.md):
 * an **area row** is :meth:`tallyroom.tally.report.TallyRow.to_dict` plus ``official`` (is this
   the contest's official count kind) and ``stations_reporting_percent``;
 * a **station protocol** is the same shape for one station (``stations_reporting`` 1 of 1) plus
-  its ledger index, leaf hash, envelope and the outcome of every control rule. Its choices and
-  rule checks are :class:`StationChoice` and :class:`RuleCheck` structs, read like dicts and
-  encoded as the same JSON objects: there is one record per protocol, kept for the
-  publisher's life, and a dict per choice was half of a record's memory (docs/decisions/0012).
+  its ledger index, leaf hash, envelope and the outcome of every control rule. Its choices
+  and rule checks are :class:`~tallyroom.tally.record.Choice` and :class:`RuleCheck`
+  structs, read like dicts and encoded as the same JSON objects: there is one record per
+  protocol, kept for the publisher's life, and a dict per choice was half of a record's
+  memory (docs/decisions/0012).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import msgspec
 from tallyroom.definition.compiled import CompiledContest, CompiledElection, name_in
 from tallyroom.definition.model import Figure
 from tallyroom.publish.audit_view import AuditView
+from tallyroom.tally.record import Choice, Fields
 from tallyroom.tally.report import BASE_WORDS, percent, tally_row
 from tallyroom.tally.running import Tally, Totals
 
@@ -39,51 +41,9 @@ Row = dict[str, Any]
 RowCache = dict[RowKey, tuple[tuple[Any, ...], Row]]
 
 
-class Fields(msgspec.Struct, gc=False):
-    """A struct read and written like the JSON object it is encoded as (``x["votes"]``), so
-    that code written for the dicts of area rows reads station records alike. ``gc=False``:
-    the fields are strings, numbers and booleans, which make no reference cycles."""
-
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        if key not in self.__struct_fields__:
-            raise KeyError(key)
-        setattr(self, key, value)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.__struct_fields__
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default) if key in self.__struct_fields__ else default
-
-    def keys(self) -> tuple[str, ...]:
-        return self.__struct_fields__
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__struct_fields__}
-
-
-class StationChoice(Fields, gc=False):
-    """One choice of a station record: the fields of an area row's choice. Fields are in
-    alphabetical order, as the canonical JSON (``order="deterministic"``) sorts a dict's keys
-    but writes a struct's fields in their declared order."""
-
-    against_all: bool
-    id: str
-    name: str
-    percent: str | None
-    percent_base: str
-    votes: int
-
-
 class RuleCheck(Fields, gc=False):
     """One control rule of a station record: its two sides and whether it holds (fields in
-    alphabetical order, as for :class:`StationChoice`)."""
+    alphabetical order, as for :class:`~tallyroom.tally.record.Choice`)."""
 
     expr: str
     holds: bool
@@ -262,7 +222,7 @@ def station_protocol(election: CompiledElection, p: ProtocolEntry) -> Row:
             "value": base,
         },
         "choices": [
-            StationChoice(
+            Choice(
                 against_all=against_all, id=cid, name=name, percent=pct, percent_base=base_name, votes=votes
             )
             for (cid, name, against_all), votes, pct in zip(

@@ -20,7 +20,12 @@ def percent(part: int, whole: int | None) -> str | None:
     if whole is None or whole <= 0:
         return None
     q = (part * 100 * 100 * 2 + whole) // (whole * 2)
+    if 0 <= q <= 10_000:  # one string object per value, shared by every record that shows it
+        return _PERCENT_TEXT[q]
     return f"{q // 100}.{q % 100:02d}"
+
+
+_PERCENT_TEXT = [f"{q // 100}.{q % 100:02d}" for q in range(10_001)]
 
 
 @dataclass(frozen=True)
