@@ -156,3 +156,23 @@ def test_ledger_checkpoint_and_verify(db: str) -> None:
     assert lines[5].startswith("— tallyroom/small-2021 ")
     code, out = run("--db", db, "ledger", "verify")
     assert code == 0 and "1 checkpoint(s) match" in out
+
+
+def test_python_dash_m_tallyroom_runs_the_same_command_line(tmp_path: Path) -> None:
+    """`python -m tallyroom` is the `tallyroom` entry point (no circular import of the
+    command modules when run as a module)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tallyroom", "--db", str(tmp_path / "x.db"), "results"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode != 0 and "init" in (done.stdout + done.stderr)  # no election yet
+    helped = subprocess.run([sys.executable, "-m", "tallyroom", "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0
+    for command in ("publish", "verify", "simulate", "serve"):
+        assert command in helped.stdout
