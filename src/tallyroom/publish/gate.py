@@ -41,6 +41,7 @@ from tallyroom.publish.results import (
     RowKey,
     StationKey,
     area_rows,
+    plain,
     published_kinds,
     station_protocol,
 )
@@ -51,7 +52,6 @@ from tallyroom.tally.invariants import (
     check_tally,
 )
 from tallyroom.tally.rebuild import RebuildError, Rebuilt, rebuild
-from tallyroom.tally.record import Fields
 from tallyroom.tally.report import ChoiceResult, TallyRow, percent
 from tallyroom.tally.running import Tally, TallyKey, Totals
 
@@ -385,7 +385,9 @@ def _compare_records(
             out.add(check, _where(key), "missing from the published data")
             differing[key] = want
         elif want != got:
-            out.add(check, _where(key), "; ".join(_diff(want, got)[:6]))
+            # As the JSON reads (a record's choices and rule checks are structs), so that the
+            # difference names the choice and field.
+            out.add(check, _where(key), "; ".join(_diff(plain(want), plain(got))[:6]))
             differing[key] = want
     return differing
 
@@ -530,10 +532,6 @@ def _direct_stations(election: CompiledElection) -> dict[int, list[int]]:
 
 
 def _diff(expected: Any, got: Any, path: str = "") -> list[str]:
-    if isinstance(expected, Fields):
-        expected = expected.to_dict()
-    if isinstance(got, Fields):
-        got = got.to_dict()
     if isinstance(expected, dict) and isinstance(got, dict):
         out: list[str] = []
         for k in sorted(set(expected) | set(got), key=str):
@@ -550,8 +548,6 @@ def _diff(expected: Any, got: Any, path: str = "") -> list[str]:
         out = []
         for i, (a, b) in enumerate(zip(expected, got, strict=True)):
             label = i
-            if isinstance(a, Fields):
-                a = a.to_dict()
             if isinstance(a, dict):
                 label = next((a[k] for k in ("id", "station", "area", "line") if k in a), i)
             out.extend(_diff(a, b, f"{path}{label}."))

@@ -40,9 +40,6 @@ class Fields(msgspec.Struct, gc=False):
     def keys(self) -> tuple[str, ...]:
         return self.__struct_fields__
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__struct_fields__}
-
 
 class Choice(Fields, gc=False):
     """One choice of a published row (docs/bulletin.md §7.1): its id, English name, votes,
