@@ -292,10 +292,21 @@ def test_a_killed_worker_stops_the_import_with_a_clear_error_and_a_rerun_complet
     monkeypatch.setattr(pipeline, "CHUNK_CHARS", 4_000)
     monkeypatch.setattr(pipeline, "CHUNK", 50)
     work = pipeline._work
+    # The worker dies on the third chunk, one the parent must wait for: every chunk up to it
+    # reads as one record per line. (Killing on "the first chunk past row N" was flaky: the
+    # other worker could take a later chunk first and die on one the parent never needed,
+    # because it reads the file in order from an earlier chunk; that import is whole.)
+    election = compile_election(load_definition(_definition(tmp_path).read_bytes()))
+    parsed = generic.parse("t.csv", text.encode(), _mapping(False), "m.yaml", election)
+    source = generic.GenericRows(parsed, election)
+    bounds = list(pipeline.chunk_bounds(text, source.start, source.first_row, pipeline.CHUNK_CHARS))
+    assert len(bounds) > 4
+    assert all(source.parse(text[a:b], row) is not None for a, b, row in bounds[:3])
 
+    monkeypatch.setattr(_Killer, "row", bounds[2][2], raising=False)
     monkeypatch.setattr(_Killer, "marker", tmp_path / "killed", raising=False)
     monkeypatch.setattr(_Killer, "work", work, raising=False)
-    monkeypatch.setattr(pipeline, "_work", _dies_once_past_row_200)
+    monkeypatch.setattr(pipeline, "_work", _dies_on_the_doomed_chunk)
     def fresh(name: str) -> Any:
         store = open_store(str(tmp_path / name))
         store.initialize(load_definition(_definition(tmp_path).read_bytes()), b"\x01" * 32)
@@ -313,7 +324,10 @@ def test_a_killed_worker_stops_the_import_with_a_clear_error_and_a_rerun_complet
     again = run(store, 2)
     whole_store = fresh("whole.db")
     whole = run(whole_store, 1)
-    assert 0 < first < whole.accepted, first  # chunks before the killed one were appended, not all
+    # Not all were appended. Usually the two chunks before the killed one were; but a chunk the
+    # other worker had not returned when the death was noticed fails with it (1 run in 40 here
+    # appended nothing), and the message then says 0.
+    assert 0 <= first < whole.accepted, first
     # Every protocol appended before the kill is a duplicate now; the rest is what one
     # uninterrupted import makes of the file.
     assert again.duplicates == whole.duplicates + first
@@ -326,17 +340,19 @@ def test_a_killed_worker_stops_the_import_with_a_clear_error_and_a_rerun_complet
 
 
 class _Killer:
+    row: int
     marker: Path
     work: Any
 
 
-def _dies_once_past_row_200(bounds: tuple[int, int, int]) -> object:
-    """`pipeline._work`, except that the first worker to get a chunk past row 200 is killed
-    (module level: the executor sends the function to its workers by name)."""
+def _dies_on_the_doomed_chunk(bounds: tuple[int, int, int]) -> object:
+    """`pipeline._work`, except that the worker that gets the chunk starting at row
+    `_Killer.row` is killed, the first time only (module level: the executor sends the
+    function to its workers by name)."""
     import os
     import signal
 
-    if bounds[2] >= 200:
+    if bounds[2] == _Killer.row:
         try:
             os.close(os.open(_Killer.marker, os.O_CREAT | os.O_EXCL))
         except FileExistsError:
