@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from tallyroom.definition.compiled import CompiledContest, CompiledElection, name_in
@@ -26,6 +27,23 @@ FIGURES = ("registered", "took_part", "ballots_cast", "valid", "invalid")
 #: §12: the order of count kinds in a station's history.
 HISTORY_KINDS = ("machine", "hand", "recount")
 OTHER_BASES = ("took_part", "valid", "ballots_cast", "registered")
+
+#: How many rebuilt station records (and their rule checks) a process keeps at most. A record
+#: is read by up to seven files (its JSON page, three HTML pages, its region's station file,
+#: CSV and SQLite rows), so keeping them all halves the time (decision 0009); but at
+#: 1,000,000 stations each worker kept about 12 GB and the kernel killed one, and keeping
+#: 500,000 left the machine 1 GB short of it. Above this many the oldest half is dropped and
+#: rebuilt when asked for again (decision 0013).
+RECORDS_KEPT = 250_000
+
+
+def forget_oldest(cache: dict[Any, Any], kept: int) -> None:
+    """Drop the older half of `cache` (insertion order) once it holds `kept` entries: the
+    files of one station, and of one region, are checked close together, so what was built
+    longest ago is what is least likely to be read again."""
+    if len(cache) >= kept:
+        for key in list(islice(cache, len(cache) - kept // 2)):
+            del cache[key]
 
 
 def published_kinds(
@@ -166,6 +184,7 @@ class Expected:
         """Every control rule of the contest evaluated on a protocol in force (cached)."""
         got = self._rules.get(key)
         if got is None:
+            forget_oldest(self._rules, RECORDS_KEPT)
             p = self.in_force[key]
             got = self._rules[key] = rule_checks(self.election.contests[p.contest], p.counts)
         return got
@@ -281,7 +300,8 @@ class Expected:
 
 class StationRows(Mapping[StationKey, Row]):
     """The published record of every protocol in force (§7.3 and the station pages), computed
-    on first use: a worker that checks a region's files builds only that region's records."""
+    on first use: a worker that checks a region's files builds only that region's records,
+    and keeps at most :data:`RECORDS_KEPT` of them."""
 
     def __init__(self, ex: Expected) -> None:
         self._ex = ex
@@ -290,6 +310,7 @@ class StationRows(Mapping[StationKey, Row]):
     def __getitem__(self, key: StationKey) -> Row:
         row = self._rows.get(key)
         if row is None:
+            forget_oldest(self._rows, RECORDS_KEPT)
             p = self._ex.in_force[key]  # KeyError: not in force
             e = self._ex.election
             contest = e.contests[p.contest]
