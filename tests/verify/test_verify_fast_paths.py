@@ -19,7 +19,8 @@ from tamper import copy_publish, read, rewrite
 from verify_support import Pub
 
 from tallyroom.cli import main
-from tallyroom.verify import compare_html
+from tallyroom.verify import compare_html, compare_tables
+from tallyroom.verify.expected import FIGURES
 
 
 def _verify(tmp_path: Path, pub: Path) -> tuple[int, list[str]]:
@@ -141,3 +142,48 @@ def test_the_bytes_reader_finds_what_the_expressions_find(parts: list[bytes]) ->
         text = data.decode()
         want = [tuple(g.encode() for g in found) for found in full.findall(text)]
         assert compare_html._b_blocks(data, head, prefix, end) == want
+
+
+_CELL_TEXT = st.text(st.sampled_from('ab,"\r\n é'), max_size=6)
+_NUMBER = st.one_of(st.none(), st.integers(-5, 10**7))
+_SHARE = st.one_of(st.none(), st.sampled_from(["0.00", "12.50", "100.00"]))
+
+
+@st.composite
+def _csv_rows(draw: st.DrawFn) -> list[tuple[tuple[str, str, str], dict[str, Any]]]:
+    rows = []
+    for i in range(draw(st.integers(0, 3))):
+        row: dict[str, Any] = {
+            "contest": draw(_CELL_TEXT),
+            "count_kind": draw(st.sampled_from(["hand", "machine"])),
+            "official": draw(st.booleans()),
+            "area": f"a{i}",
+            "area_name": draw(_CELL_TEXT),
+            "percent_base": {"figure": "took_part", "value": draw(_NUMBER)},
+            "turnout_percent": draw(_SHARE),
+            "choices": [
+                {
+                    "id": draw(_CELL_TEXT),
+                    "name": draw(_CELL_TEXT),
+                    "votes": draw(_NUMBER),
+                    "percent": draw(_SHARE),
+                }
+                for _ in range(draw(st.integers(0, 3)))
+            ],
+        }
+        for f in ("stations_reporting", "stations_expected", *FIGURES):
+            row[f] = draw(_NUMBER)
+        rows.append(((row["contest"], row["area"], row["count_kind"]), row))
+    return rows
+
+
+@given(_csv_rows(), st.sampled_from(["stations", "admin-1"]))
+def test_the_csv_written_line_by_line_is_what_the_csv_module_writes(
+    rows: list[tuple[tuple[str, str, str], dict[str, Any]]], level: str
+) -> None:
+    """The CSV check's fast path compares the file with :func:`compare_tables.render_rows`;
+    it must be byte for byte what ``csv.writer`` makes of the expected cells (quotes, commas
+    and line breaks in names included), or a right file would take the slow path and a file
+    quoted wrongly could pass."""
+    lines = [cells for _key, row in rows for _k, cells in compare_tables.csv_lines(level, row)]
+    assert compare_tables.render_rows(level, rows) == compare_tables._render(lines)

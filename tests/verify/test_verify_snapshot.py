@@ -179,6 +179,37 @@ def test_a_station_file_missing_a_protocol_and_holding_another_s(pub_copy: Path,
     ], msgs
 
 
+@pytest.mark.parametrize("field", ["ledger_index", "leaf_hash", "body_sha256", "lines"])
+def test_a_station_record_naming_another_entry_or_other_lines(
+    pub_copy: Path, tmp_path: Path, field: str
+) -> None:
+    """A record of data/stations/<region>.json that points at another ledger entry, or shows
+    other lines than the protocol in force, is named field by field."""
+    snap = current(pub_copy)
+    records = json.loads((snap / "data/stations/chui.json").read_bytes())["stations"]
+    r = records[5]
+    other = records[6]
+    changed = {**r["lines"], "valid": r["lines"]["valid"] + 1} if field == "lines" else other[field]
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["stations"][5][field] = changed
+
+    edit_json(snap, "data/stations/chui.json", edit)
+    result, report = report_of(tmp_path, str(pub_copy))
+    assert result.exit_code == 1
+    msgs = [m for m in messages(report) if m.startswith("data/stations/chui.json")]
+    label = f"stations[{r['contest']} / {r['station']} / {r['count_kind']}]"
+    if field == "lines":
+        valid = r["lines"]["valid"]
+        head = f"data/stations/chui.json › {label} › lines.valid: {valid + 1} | {valid} | "
+        assert len(msgs) == 1 and msgs[0].startswith(head), msgs
+    else:
+        assert msgs == [
+            f"data/stations/chui.json › {label} › {field}: {json.dumps(changed)} | {json.dumps(r[field])} | "
+            f"the ledger entry in force for this protocol ({r['ledger_index']})"
+        ], msgs
+
+
 def test_one_number_changed_in_an_html_page(pub_copy: Path, tmp_path: Path) -> None:
     snap = current(pub_copy)
     row = _kg_hand(json.loads((snap / "data/results.json").read_bytes()))

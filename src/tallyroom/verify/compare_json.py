@@ -254,8 +254,23 @@ def check_station_records(file: str, doc: Any, group: str, ex: Expected, out: Ta
     # protocols, and list lookups made this check quadratic (minutes per file).
     wanted = set(want)
     got: set[StationKey] = set()
+    # What each record must hold is read from the protocol in force, not from its published
+    # record (choices and shares): 400,000 of them at 100,000 Kyrgyz-shaped stations.
+    in_force, forms = ex.in_force, ex.election.contests
     for i, r in enumerate(doc.get("stations") or []):
         key = (_get(r, "contest"), _get(r, "station"), _get(r, "count_kind"))
+        p = in_force.get(key) if key in wanted else None
+        if p is not None and isinstance(r, dict):
+            lines = dict(zip(forms[p.contest].line_ids, p.counts, strict=True))
+            if (
+                r.get("ledger_index") == p.index
+                and r.get("leaf_hash") == p.leaf.hex()
+                and r.get("body_sha256") == p.body_sha256
+                and r.get("lines") == lines
+            ):
+                got.add(key)
+                out.numbers += 3 + len(lines)
+                continue
         label = f"stations[{' / '.join(map(str, key))}]"
         exp = ex.stations.get(key)
         if exp is None or key not in wanted:
