@@ -362,6 +362,56 @@ def test_sqlite_protocol_lines_missing_extra_duplicate_and_changed(pub_copy: Pat
     assert any(m.startswith(f"{where}[{name}]") and "should not exist" in m for m in msgs), msgs
 
 
+@pytest.mark.parametrize("how", ["text value", "two lines in one"])
+def test_sqlite_protocol_lines_that_read_the_same_joined(pub_copy: Path, tmp_path: Path, how: str) -> None:
+    """The lines table keeps its primary key, so the check first compares each protocol's lines
+    joined by SQLite: a number stored as text, or two lines folded into one row whose name
+    holds the first, joins to the same text and must still be named."""
+    import sqlite3
+
+    snap = current(pub_copy)
+    tmp = tmp_path / "x.sqlite"
+    shutil.copy(snap / "data/tallyroom.sqlite", tmp)
+    key = "contest = ? AND count_kind = ? AND station = ? AND line = ?"
+    with sqlite3.connect(tmp) as conn:
+        first, second = conn.execute(
+            "SELECT contest, count_kind, station, line, value FROM protocol_lines "
+            "ORDER BY contest, count_kind, station, line LIMIT 2"
+        ).fetchall()
+        if how == "text value":
+            # A column without a type, so that SQLite keeps the text as text.
+            conn.execute(
+                "CREATE TABLE copy (contest TEXT, count_kind TEXT, station TEXT, line TEXT, value, "
+                "PRIMARY KEY (contest, count_kind, station, line)) WITHOUT ROWID"
+            )
+            conn.execute("INSERT INTO copy SELECT * FROM protocol_lines")
+            conn.execute("DROP TABLE protocol_lines")
+            conn.execute("ALTER TABLE copy RENAME TO protocol_lines")
+            conn.execute(f"UPDATE protocol_lines SET value = CAST(value AS TEXT) WHERE {key}", first[:4])
+        else:
+            conn.execute(f"DELETE FROM protocol_lines WHERE {key}", first[:4])
+            folded = f"{first[3]}={first[4]},{second[3]}"
+            conn.execute(f"UPDATE protocol_lines SET line = ? WHERE {key}", (folded, *second[:4]))
+    rewrite(snap, "data/tallyroom.sqlite", tmp.read_bytes())
+    result, report = report_of(tmp_path, str(pub_copy))
+    assert result.exit_code == 1
+    msgs = [m for m in messages(report) if m.startswith("data/tallyroom.sqlite › protocol_lines")]
+    where = "data/tallyroom.sqlite › protocol_lines"
+    if how == "text value":
+        name = " / ".join(map(str, first[:4]))
+        want = f'{where}[{name}].value: "{first[4]}" | {first[4]} | line {first[3]} of the protocol in force'
+        assert len(msgs) == 1 and msgs[0].startswith(want), msgs
+    else:
+        assert sorted(msgs) == sorted(
+            [
+                f"{where}[{' / '.join(map(str, first[:4]))}]: None | None | row is missing",
+                f"{where}[{' / '.join(map(str, second[:4]))}]: None | None | row is missing",
+                f"{where}[{' / '.join(map(str, (*second[:3], folded)))}]: None | None | "
+                "a row that should not exist",
+            ]
+        ), msgs
+
+
 def test_file_changed_without_fixing_the_manifest(pub_copy: Path, tmp_path: Path) -> None:
     snap = current(pub_copy)
     path = snap / "api/v1/results/party-list/hand/kg.json"

@@ -57,8 +57,19 @@ def published_kinds(
     }
 
 
+_FIGURES = tuple((f, Figure(f)) for f in FIGURES)
+
+
 def figures_of(contest: CompiledContest, counts: list[int]) -> dict[str, int | None]:
-    return {f: contest.figure(Figure(f), counts) for f in FIGURES}
+    return {f: contest.figure(fig, counts) for f, fig in _FIGURES}
+
+
+def turnout_of(fig: Mapping[str, int | None]) -> str | None:
+    """§6.5: voters who took part (or, on a form without that line, ballots cast) of the
+    registered voters."""
+    num = fig["took_part"] if fig["took_part"] is not None else fig["ballots_cast"]
+    registered = fig["registered"]
+    return None if num is None or registered is None else percent(num, registered)
 
 
 def build_row(
@@ -75,8 +86,6 @@ def build_row(
     fig = figures_of(contest, counts)
     base_fig = str(contest.contest.percent_base)
     base = fig.get(base_fig)
-    turnout_num = fig["took_part"] if fig["took_part"] is not None else fig["ballots_cast"]
-    registered = fig["registered"]
     start = contest.choice_start
     return {
         "area": area_or_station,
@@ -88,9 +97,7 @@ def build_row(
         "stations_expected": expected,
         "stations_reporting_percent": percent(reporting, expected),
         **fig,
-        "turnout_percent": (
-            None if turnout_num is None or registered is None else percent(turnout_num, registered)
-        ),
+        "turnout_percent": turnout_of(fig),
         "percent_base": {"figure": base_fig, "value": base, "words": figure_words(base_fig)},
         "choices": [
             {
