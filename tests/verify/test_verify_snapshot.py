@@ -699,3 +699,51 @@ def test_a_protocol_that_breaks_an_error_rule(signed_pub: Pub, tmp_path: Path) -
     msg = messages(report)[0]
     assert f"(station {victim}, party-list, hand)" in msg and "intake must have refused it" in msg, msg
     assert 'rule "valid-eq-choices"' in msg or "valid" in msg, msg
+
+
+def test_stations_listed_on_an_area_page(pub_copy: Path, tmp_path: Path) -> None:
+    """An area page lists its own stations with each count's turnout and leader: a leader's
+    votes, a turnout and a leader that is not the leader are each named in the page's JSON,
+    and a turnout on its HTML page."""
+    snap = current(pub_copy)
+    files = json.loads((snap / "manifest.json").read_bytes())["files"]
+    rel = next(
+        r
+        for r in sorted(files)
+        if r.startswith("api/v1/results/area/") and len(json.loads((snap / r).read_bytes())["stations"]) >= 3
+    )
+    doc = json.loads((snap / rel).read_bytes())
+    shown = [st for st in doc["stations"] if (st["kinds"].get("hand") or {}).get("leader")][:3]
+    assert len(shown) == 3
+    a, b, c = (st["kinds"]["hand"] for st in shown)
+    votes, turnout, leader = a["leader"]["votes"], b["turnout_percent"], c["leader"]["id"]
+
+    def edit(d: dict[str, Any]) -> None:
+        by_id = {st["id"]: st["kinds"]["hand"] for st in d["stations"]}
+        by_id[shown[0]["id"]]["leader"]["votes"] = votes + 1
+        by_id[shown[1]["id"]]["turnout_percent"] = "99.99"
+        by_id[shown[2]["id"]]["leader"]["id"] = "no-such-choice"
+
+    edit_json(snap, rel, edit)
+    area = rel[len("api/v1/results/area/") : -len(".json")]
+    page = f"en/area/{area}.html"
+    text = (snap / page).read_text()
+    m = re.search(rf'<tr data-station="{shown[1]["id"]}">.*?</tr>', text, re.S)
+    assert m is not None and f"{turnout}%" in m.group(0)
+    row = m.group(0).replace(f"{turnout}%", "12.34%", 1)
+    rewrite(snap, page, (text[: m.start()] + row + text[m.end() :]).encode())
+    result, report = report_of(tmp_path, str(pub_copy))
+    assert result.exit_code == 1
+    msgs = [m for m in messages(report) if m.startswith((rel, page))]
+    first, second, third = (f"{rel} › stations[{st['id']}] › kinds.hand › " for st in shown)
+    assert any(m.startswith(f"{first}leader.votes: {votes + 1} | {votes} | ") for m in msgs), msgs
+    assert any(m.startswith(f'{second[:-3]}.turnout_percent: "99.99" | "{turnout}" | ') for m in msgs), msgs
+    assert any(
+        m.startswith(f'{third}leader: "no-such-choice" | "{leader}') and "the choice with the most votes" in m
+        for m in msgs
+    ), msgs
+    assert any(
+        m.startswith(f'{page} › tr[data-station={shown[1]["id"]}] › hand turnout: "12.34" | "{turnout}"')
+        for m in msgs
+    ), msgs
+    assert len(msgs) == 4, msgs

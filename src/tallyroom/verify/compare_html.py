@@ -228,13 +228,15 @@ def _expect_area(ex: Expected, area_id: str, sym: Symbols, main: Any, kind: Any)
             sid = e.stations[si].id
             cells = []
             for k in ex.kinds.get(main, []):
-                srow = ex.stations.get((main, sid, k))
+                view = ex.station_view((main, sid, k))
                 cells.append(
                     None
-                    if srow is None
+                    if view is None
                     else (
-                        None if srow["turnout_percent"] is None else sym.share(srow["turnout_percent"]),
-                        _leader_share(srow, sym),
+                        None if view.turnout_percent is None else sym.share(view.turnout_percent),
+                        None
+                        if not view.leaders or view.leaders[0][2] is None
+                        else sym.share(view.leaders[0][2]),
                     )
                 )
             stations[sid] = (sym.integer(e.stations[si].registered), cells)

@@ -149,6 +149,15 @@ def area_level(election: CompiledElection, area: int) -> str:
     return f"{election.areas[area].hierarchy}-{len(election.area_chain[area]) - 1}"
 
 
+@dataclass(frozen=True, slots=True)
+class StationView:
+    """What an area's page shows of one protocol of a station it lists (§13): its turnout and
+    its leading choices, each ``(id, votes, share)`` (none when no choice has a vote)."""
+
+    turnout_percent: str | None
+    leaders: tuple[tuple[str, int, str | None], ...]
+
+
 @dataclass
 class Expected:
     election: CompiledElection
@@ -174,6 +183,7 @@ class Expected:
     #: file whose manifest SHA-256 is the one in its name.
     images: dict[str, str] = field(default_factory=dict)
     _rules: dict[StationKey, list[dict[str, Any]]] = field(default_factory=dict)
+    _views: dict[StationKey, StationView] = field(default_factory=dict)
 
     _direct: dict[int, list[int]] | None = None
 
@@ -194,6 +204,33 @@ class Expected:
             forget_oldest(self._rules, RECORDS_KEPT)
             p = self.in_force[key]
             got = self._rules[key] = rule_checks(self.election.contests[p.contest], p.counts)
+        return got
+
+    def station_view(self, key: StationKey) -> StationView | None:
+        """The turnout and leaders of a protocol in force (None: not in force), from its counts:
+        area pages list tens of thousands of stations, in four files each, and the full record
+        of each (every choice's share) cost most of their check."""
+        got = self._views.get(key)
+        if got is None:
+            p = self.in_force.get(key)
+            if p is None:
+                return None
+            forget_oldest(self._views, RECORDS_KEPT)
+            contest = self.election.contests[p.contest]
+            fig = figures_of(contest, p.counts)
+            base = fig.get(str(contest.contest.percent_base))
+            votes = p.counts[contest.choice_start :]
+            top = max(votes, default=0)
+            leaders = (
+                ()
+                if top == 0
+                else tuple(
+                    (cid, v, percent(v, base))
+                    for cid, v in zip(contest.choice_ids, votes, strict=True)
+                    if v == top
+                )
+            )
+            got = self._views[key] = StationView(turnout_of(fig), leaders)
         return got
 
     def history(self, station_id: str) -> list[dict[str, Any]]:
