@@ -677,6 +677,12 @@ class _StationFacts:
     numbers: int
 
 
+#: A rule's expression as a page shows it, escaped: the same few dozen on every station page.
+_ESCAPED: dict[str, bytes] = {}
+#: Shares as pages show them, per (grouping, decimal mark): a share is one of 10,001 strings.
+_SHARES: dict[tuple[str, str], dict[str, bytes]] = {}
+
+
 def _station_facts(ex: Expected, station_id: str) -> _StationFacts:
     """What :func:`_parse_station_bytes` must find, for every language (see
     :func:`_format_station`)."""
@@ -731,7 +737,12 @@ def _station_facts(ex: Expected, station_id: str) -> _StationFacts:
             col = f"{contest.id}/{k}"
             columns.append(col)
             for rc in ex.station_rules((contest.id, station_id, k)):
-                entry = rules.setdefault(rc["rule"], (_escape(rc["expr"]).encode(), {}))
+                entry = rules.get(rc["rule"])
+                if entry is None:
+                    expr = _ESCAPED.get(rc["expr"])
+                    if expr is None:
+                        expr = _ESCAPED[rc["expr"]] = _escape(rc["expr"]).encode()
+                    entry = rules[rc["rule"]] = (expr, {})
                 entry[1][col] = True if rc["holds"] else (rc["left"], rc["right"], rc["severity"])
         n += len(lines) * len(kinds) + len(caption) + 2 * len(votes) * len(kinds) + 3 * len(receipts)
         protocols.append((contest.id.encode(), lines, caption, votes, receipts))
@@ -757,7 +768,17 @@ def _format_station(facts: _StationFacts, sym: Symbols) -> Any:
     """The facts as :func:`_parse_station_bytes` finds them on a page in ``sym``'s locale
     (without the intake figures: see :func:`check_station_html`)."""
     group = sym.group
-    share = sym.share
+    shares = _SHARES.setdefault((sym.group, sym.decimal), {})
+
+    def share(p: str | None) -> bytes:
+        if p is None:
+            return _DASH
+        got = shares.get(p)
+        if got is None:
+            if len(shares) > 20_000:  # only shares over 100 % are not among the usual 10,001
+                shares.clear()
+            got = shares[p] = sym.share(p).encode() + b"%"
+        return got
 
     def num(v: int | None) -> bytes:  # Symbols.integer, as bytes (a few hundred per station)
         if v is None:
@@ -785,7 +806,7 @@ def _format_station(facts: _StationFacts, sym: Symbols) -> Any:
             [[num(v) for v in row] for row in lines],
             [sym.integer(v) for v in caption],
             {
-                c: [(k, num(v), _DASH if p is None else share(p).encode() + b"%") for k, v, p in cells]
+                c: [(k, num(v), share(p)) for k, v, p in cells]
                 for c, cells in votes.items()
             },
             receipts,

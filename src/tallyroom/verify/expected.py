@@ -72,6 +72,23 @@ def turnout_of(fig: Mapping[str, int | None]) -> str | None:
     return None if num is None or registered is None else percent(num, registered)
 
 
+#: Each contest's choices as records name them, by ``id(contest)`` (with the contest, so that
+#: the id cannot be reused): a station record is built 400,000 times at 100,000 stations.
+_CHOICES: dict[int, tuple[CompiledContest, tuple[tuple[str, str, bool], ...]]] = {}
+
+
+def _choices_of(contest: CompiledContest) -> tuple[tuple[str, str, bool], ...]:
+    got = _CHOICES.get(id(contest))
+    if got is None or got[0] is not contest:
+        if len(_CHOICES) > 10_000:
+            _CHOICES.clear()
+        got = _CHOICES[id(contest)] = (
+            contest,
+            tuple((ch.id, name_in(ch.name, "en"), ch.against_all) for ch in contest.contest.choices),
+        )
+    return got[1]
+
+
 def build_row(
     election: CompiledElection,
     contest: CompiledContest,
@@ -87,6 +104,7 @@ def build_row(
     base_fig = str(contest.contest.percent_base)
     base = fig.get(base_fig)
     start = contest.choice_start
+    choices = _choices_of(contest)
     return {
         "area": area_or_station,
         "area_name": name,
@@ -101,14 +119,14 @@ def build_row(
         "percent_base": {"figure": base_fig, "value": base, "words": figure_words(base_fig)},
         "choices": [
             {
-                "id": ch.id,
-                "name": name_in(ch.name, "en"),
+                "id": cid,
+                "name": name,
                 "votes": counts[start + j],
                 "percent": percent(counts[start + j], base),
                 "percent_base": base_fig,
-                "against_all": ch.against_all,
+                "against_all": against_all,
             }
-            for j, ch in enumerate(contest.contest.choices)
+            for j, (cid, name, against_all) in enumerate(choices)
         ],
         "lines": dict(zip(contest.line_ids, counts, strict=True)),
     }
