@@ -44,7 +44,7 @@ from tallyroom.protocol.check import ProtocolRejected, check_counts, counts_vect
 from tallyroom.protocol.model import ProtocolBody
 from tallyroom.verify.bulletin import CommissionKey, Ledger, check_root, verify_note
 from tallyroom.verify.report import Tally
-from tallyroom.verify.workers import fork_map
+from tallyroom.verify.workers import Forked, fork_map
 
 COUNT_KINDS = ("machine", "hand", "recount")
 _body = msgspec.json.Decoder(ProtocolBody)
@@ -133,14 +133,22 @@ class Walk:
     by_commission: int = 0
     corrections: int = 0
     annulments: int = 0
+    #: The device signatures, still being checked when the walk was asked to defer them
+    #: (:meth:`SignatureCheck.finish` reports them).
+    signature_check: SignatureCheck | None = None
 
 
 class _Stop(Exception):
     pass
 
 
-def walk(ledger: Ledger, key: CommissionKey | None, out: Tally, workers: int = 1) -> Walk:
-    """Check every entry; return what is in force at the end of the published prefix."""
+def walk(
+    ledger: Ledger, key: CommissionKey | None, out: Tally, workers: int = 1, *, defer_signatures: bool = False
+) -> Walk:
+    """Check every entry; return what is in force at the end of the published prefix. With
+    ``defer_signatures`` the device signatures are still being checked by worker processes
+    when this returns (``Walk.signature_check``): nothing the walk decides depends on them, and
+    the caller recomputes the tally meanwhile."""
     w = Walk()
     if ledger.size == 0:
         out.fail("ledger-definition", "bulletin/entries/", "", "the ledger is empty: no election definition")
@@ -233,7 +241,9 @@ def walk(ledger: Ledger, key: CommissionKey | None, out: Tally, workers: int = 1
                 f"entry {idx}",
                 "a second definition entry: only entry 0 defines the election",
             )
-    _check_signatures(sigs, ledger, out, workers)
+    w.signature_check = SignatureCheck(sigs, ledger, workers)
+    if not defer_signatures:
+        w.signature_check.finish(out)
     w.signatures = len(sigs)
     return w
 
@@ -849,16 +859,39 @@ def bad_signatures(jobs: Sequence[tuple[int, bytes, bytes, bytes]], workers: int
     return set(_verify_chunk(jobs))
 
 
-def _check_signatures(sigs: list[_SigJob], ledger: Ledger, out: Tally, workers: int) -> None:
-    jobs = [(j.index, j.public_key, j.body, j.signature) for j in sigs]
-    bad = sorted(bad_signatures(jobs, workers))
-    by_index = {j.index: j for j in sigs}
-    for idx in bad:
-        j = by_index[idx]
-        out.fail(
-            "station-signature",
-            ledger.locate(idx),
-            f"entry {idx} ({j.what})",
-            "the Ed25519 signature does not match the protocol's bytes: the body was changed after "
-            "the device signed it, or it was never signed by that key",
-        )
+class SignatureCheck:
+    """The Ed25519 signatures (RFC 8032) of the walk's protocols and decisions, checked in
+    forked worker processes from the moment this is made (or here, when there are few or one
+    worker); :meth:`finish` waits for them and reports each that does not hold."""
+
+    #: Signatures per task: small enough that a core left free by the main process is used.
+    CHUNK = 20_000
+
+    def __init__(self, sigs: list[_SigJob], ledger: Ledger, workers: int) -> None:
+        self._sigs = sigs
+        self._ledger = ledger
+        jobs = [(j.index, j.public_key, j.body, j.signature) for j in sigs]
+        self._bad: set[int] | None = None
+        self._forked: Forked[list[int]] | None = None
+        if workers > 1 and len(jobs) >= PARALLEL_SIGNATURES:
+            parts = [jobs[i : i + self.CHUNK] for i in range(0, len(jobs), self.CHUNK)]
+            self._forked = Forked(_verify_chunk, parts, workers)
+        else:
+            self._bad = set(_verify_chunk(jobs))
+
+    def finish(self, out: Tally) -> None:
+        if self._bad is None:
+            assert self._forked is not None
+            self._bad = {i for part in self._forked.results() for i in part}
+            self._forked = None
+        by_index = {j.index: j for j in self._sigs}
+        for idx in sorted(self._bad):
+            j = by_index[idx]
+            out.fail(
+                "station-signature",
+                self._ledger.locate(idx),
+                f"entry {idx} ({j.what})",
+                "the Ed25519 signature does not match the protocol's bytes: the body was changed after "
+                "the device signed it, or it was never signed by that key",
+            )
+        self._bad = set()  # reported once

@@ -167,11 +167,14 @@ def _verify_snapshot(
     if key is not None:
         check_checkpoints(snap, manifest, ledger, key, own_raw, listed_raw, out, report.notes)
     lap("checkpoints")
-    w = walk(ledger, key, out, workers)
+    # The device signatures are checked by worker processes while this process recomputes.
+    w = walk(ledger, key, out, workers, defer_signatures=True)
     report.protocols = w.protocols
     report.signatures = w.signatures
     lap("walk")
     if w.election is None:
+        if w.signature_check is not None:
+            w.signature_check.finish(out)
         return Verified(report, manifest.number, manifest, ledger, w, None, key)
     election = w.election
     say(
@@ -209,6 +212,9 @@ def _verify_snapshot(
         if "tie_note" in p:
             report.notes.append(p["tie_note"])
     lap("recompute")
+    if w.signature_check is not None:
+        w.signature_check.finish(out)
+    lap("signatures")
     say(
         f"recomputed {len(ex.rows):,} rows, {len(ex.stations):,} station records, {len(ex.seats):,} seat "
         "projections; comparing every file"

@@ -13,7 +13,7 @@ import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -23,20 +23,32 @@ class WorkerDied(RuntimeError):
     """A worker process ended without returning its result: the verification is incomplete."""
 
 
-def fork_map(fn: Callable[[T], R], tasks: Iterable[T], workers: int) -> Iterator[R]:
-    """``fn`` of every task in ``workers`` forked processes, results in the order they finish.
-    The processes are forked when the first task is handed out, so module state set before
-    the call is theirs to read."""
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [pool.submit(fn, t) for t in tasks]
+class Forked(Generic[R]):
+    """``fn`` of every task in ``workers`` forked processes, started now; the caller goes on
+    with other work and takes the results (in the order they finish) when it needs them. The
+    processes are forked here, so they see the module state as it is at this call."""
+
+    def __init__(self, fn: Callable[[T], R], tasks: Iterable[T], workers: int) -> None:
+        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        self._futures = [self._pool.submit(fn, t) for t in tasks]
+
+    def results(self) -> Iterator[R]:
         try:
-            for done in as_completed(futures):
+            for done in as_completed(self._futures):
                 yield done.result()
         except BrokenProcessPool as exc:
-            for f in futures:
+            for f in self._futures:
                 f.cancel()
             raise WorkerDied(
                 "a verify worker process was killed before it finished (by the system: most "
                 "often for lack of memory); what it held was not checked"
             ) from exc
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def fork_map(fn: Callable[[T], R], tasks: Iterable[T], workers: int) -> Iterator[R]:
+    """``fn`` of every task in ``workers`` forked processes, results in the order they finish.
+    The processes are forked when the first task is handed out, so module state set before
+    the call is theirs to read."""
+    yield from Forked(fn, tasks, workers).results()
