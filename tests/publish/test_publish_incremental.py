@@ -181,6 +181,15 @@ def test_restricted_tally_invariants_equal_the_full_check(published: Published) 
     assert want
     assert gate.tally_invariants(election, rebuilt.tally, stations, everything) == want
     rebuilt.tally.totals[key].counts[0] -= 7
+    # So is a station whose protocol no longer adds up to its areas' totals (check_tally sums
+    # each station into the areas that list it directly, the restricted check area by area).
+    skey = sorted(stations)[len(stations) // 2]
+    changed = list(stations[skey])
+    changed[0] += 5
+    want = check_tally(election, rebuilt.tally, {**stations, skey: changed})
+    station = election.stations[skey[1]]
+    assert {(f.invariant, f.area) for f in want} >= {("children-sum-to-parent", a) for a in station.areas}
+    assert gate.tally_invariants(election, rebuilt.tally, {**stations, skey: changed}, everything) == want
 
 
 def test_station_records_and_files_equal_their_reference(published: Published) -> None:
