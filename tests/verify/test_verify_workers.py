@@ -77,3 +77,28 @@ def test_bad_signatures_in_workers_names_exactly_the_forged_ones() -> None:
     jobs[4050] = (4050, public, jobs[4050][2], jobs[4050][3][:40])
     assert bad_signatures(jobs, 2) == {17, 2500, 4050}
     assert bad_signatures(jobs[:100], 2) == {17}
+
+
+def _slow_square(n: int) -> int:
+    import time
+
+    time.sleep(0.2)
+    return n * n
+
+
+def test_a_pool_left_early_lets_its_processes_go() -> None:
+    """``Forked.close`` (what verify does when its recomputation fails while the signatures
+    are still being checked) stops the pool without taking the results: no process stays."""
+    import multiprocessing
+    import time
+
+    from tallyroom.verify.workers import Forked
+
+    pool = Forked(_slow_square, range(40), 2)
+    assert multiprocessing.active_children()
+    pool.close()
+    deadline = time.monotonic() + 10
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert multiprocessing.active_children() == []
+

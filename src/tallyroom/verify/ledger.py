@@ -879,6 +879,13 @@ class SignatureCheck:
         else:
             self._bad = set(_verify_chunk(jobs))
 
+    def cancel(self) -> None:
+        """Stop the workers without waiting for their results (the verification failed)."""
+        if self._forked is not None:
+            self._forked.close()
+            self._forked = None
+        self._bad = set()
+
     def finish(self, out: Tally) -> None:
         if self._bad is None:
             assert self._forked is not None

@@ -181,33 +181,38 @@ def _verify_snapshot(
         f"ledger walk: {w.protocols:,} protocols ({w.signatures:,} device signatures, "
         f"{w.imported:,} imported), {len(w.active):,} in force"
     )
-    if definition_raw is not None and definition_raw != w.definition_bytes:
-        out.fail("definition", definition_rel, "", "differs from the definition in ledger entry 0")
-    if manifest.snapshot.get("definition_sha256") != election.sha256:
-        out.add(
-            "manifest-snapshot",
-            MANIFEST,
-            "snapshot.definition_sha256",
-            manifest.snapshot.get("definition_sha256"),
-            election.sha256,
-            "SHA-256 of ledger entry 0's definition",
-        )
-    origin = election.definition.election.origin
-    if key is not None and own_raw is not None:
-        cp = verify_note(own_raw, key, "checkpoint.txt", "", Tally())
-        if cp is not None and origin and cp.origin != origin:
+    try:  # the signature workers are stopped if anything below fails
+        if definition_raw is not None and definition_raw != w.definition_bytes:
+            out.fail("definition", definition_rel, "", "differs from the definition in ledger entry 0")
+        if manifest.snapshot.get("definition_sha256") != election.sha256:
             out.add(
-                "checkpoint-origin",
-                "checkpoint.txt",
-                "origin",
-                cp.origin,
-                origin,
-                "the definition's election.origin",
+                "manifest-snapshot",
+                MANIFEST,
+                "snapshot.definition_sha256",
+                manifest.snapshot.get("definition_sha256"),
+                election.sha256,
+                "SHA-256 of ledger entry 0's definition",
             )
-    _snapshot_records(report, manifest, w, ledger, publish, key, out)
-    check_audits(w.audits, election, ledger, out, report)
-    ex = compute(w)
-    _invariants(ex, out)
+        origin = election.definition.election.origin
+        if key is not None and own_raw is not None:
+            cp = verify_note(own_raw, key, "checkpoint.txt", "", Tally())
+            if cp is not None and origin and cp.origin != origin:
+                out.add(
+                    "checkpoint-origin",
+                    "checkpoint.txt",
+                    "origin",
+                    cp.origin,
+                    origin,
+                    "the definition's election.origin",
+                )
+        _snapshot_records(report, manifest, w, ledger, publish, key, out)
+        check_audits(w.audits, election, ledger, out, report)
+        ex = compute(w)
+        _invariants(ex, out)
+    except BaseException:
+        if w.signature_check is not None:
+            w.signature_check.cancel()
+        raise
     for p in ex.seats.values():
         if "tie_note" in p:
             report.notes.append(p["tie_note"])

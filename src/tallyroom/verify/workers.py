@@ -32,6 +32,10 @@ class Forked(Generic[R]):
         self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         self._futures = [self._pool.submit(fn, t) for t in tasks]
 
+    def close(self) -> None:
+        """Cancel what has not started and let the processes go (no results are taken)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def results(self) -> Iterator[R]:
         try:
             for done in as_completed(self._futures):
