@@ -639,7 +639,7 @@ def test_a_signature_that_does_not_match_the_body(
         from tallyroom.verify import ledger as ledger_mod
 
         monkeypatch.setattr(ledger_mod, "PARALLEL_SIGNATURES", 1)
-        monkeypatch.setattr(ledger_mod.SignatureCheck, "CHUNK", 7)
+        monkeypatch.setattr(ledger_mod.BadSignatures, "TASK", 7)
     pub = copy_publish(signed_pub.out, tmp_path / "pub")
     snap = current(pub)
     rel, lines = _entries(snap)

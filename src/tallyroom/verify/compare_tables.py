@@ -77,14 +77,6 @@ def csv_lines(level: str, row: Row) -> list[tuple[tuple[str, str, str, str], lis
     ]
 
 
-def _render(lines: list[list[str]]) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    w.writerows(lines)
-    return buf.getvalue().encode("utf-8")
-
-
 def _quoting_chars() -> frozenset[str]:
     """The characters that make ``csv.writer`` (this dialect) quote a cell: asked of the
     module itself, since which line breaks count has changed between Python versions."""
@@ -108,9 +100,10 @@ def _quoted(cell: str) -> str:
 
 
 def render_rows(level: str, rows: Iterable[tuple[RowKey, Row]]) -> bytes:
-    """The whole file :func:`csv_lines` and :func:`_render` describe, written line by line
-    without a list of cells per line: a region's station file of a 100,000-station night has
-    half a million lines, and the cell lists took most of its check."""
+    """The whole file (the header, then :func:`csv_lines` of each row, as ``csv.writer``
+    writes them), written line by line without a list of cells per line: a region's station
+    file of a 100,000-station night has half a million lines, and the cell lists took most of
+    its check."""
     parts = [",".join(CSV_COLUMNS), "\n"]
     add = parts.append
     choice_cells: dict[tuple[str, str], str] = {}
