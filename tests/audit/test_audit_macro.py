@@ -9,6 +9,8 @@ from fractions import Fraction
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tallyroom.audit.assertions import (
     AuditImpossibleError,
@@ -442,3 +444,42 @@ def test_monte_carlo_correct_outcome_confirms() -> None:
         run_audit(batches, truth, assertions, Fraction(1, 10), f"honest-{i}") for i in range(40)
     ]
     assert outcomes.count("confirmed") >= 38
+
+
+# --- margins in integers ------------------------------------------------------------------------
+
+_LINES = ("a", "b", "c", "took_part")
+_COEF = st.fractions(min_value=-3, max_value=3, max_denominator=40)
+
+
+@given(
+    st.dictionaries(st.sampled_from(_LINES[:3]), _COEF, min_size=1),
+    st.sampled_from([None, "took_part", "a"]),
+    _COEF,
+    st.dictionaries(st.sampled_from(_LINES), st.integers(0, 10**6)),
+    st.dictionaries(st.sampled_from(_LINES), st.integers(0, 10**6)),
+)
+def test_margins_are_the_exact_sums_of_their_terms(
+    terms: dict[str, Fraction],
+    base_line: str | None,
+    base_coefficient: Fraction,
+    reported: dict[str, int],
+    audited: dict[str, int],
+) -> None:
+    """Stark 2008: margin = Σ terms[c]·lines[c] + base_coefficient·lines[base_line], exactly;
+    the overstatement is the reported margin minus the audited one (a base line the audit
+    did not count is taken as reported)."""
+    a = LinearAssertion("x", "c", terms, base_line=base_line, base_coefficient=base_coefficient)
+
+    def margin(lines: dict[str, int]) -> Fraction:
+        total = sum((coef * lines.get(line, 0) for line, coef in terms.items()), Fraction(0))
+        if base_line is not None:
+            total += base_coefficient * lines.get(base_line, 0)
+        return total
+
+    for _ in range(2):  # the second time from the assertion's cached integer coefficients
+        assert a.margin(reported) == margin(reported)
+        recounted = dict(audited)
+        if base_line is not None and base_line not in recounted:
+            recounted[base_line] = reported.get(base_line, 0)
+        assert a.overstatement(reported, audited) == margin(reported) - margin(recounted)

@@ -56,21 +56,8 @@ class LinearAssertion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def margin(self, lines: Mapping[str, int]) -> Fraction:
         """Margin of this assertion in one set of counts (missing lines count as 0)."""
-        # Exact, but in integers over the common denominator: far faster than Fraction sums.
-        den = math.lcm(
-            self.base_coefficient.denominator, *(c.denominator for c in self.terms.values())
-        )
-        acc = 0
-        for line, coef in self.terms.items():
-            value = lines.get(line, 0)
-            if value:
-                acc += coef.numerator * (den // coef.denominator) * value
-        if self.base_line is not None:
-            base = lines.get(self.base_line, 0)
-            if base:
-                coef = self.base_coefficient
-                acc += coef.numerator * (den // coef.denominator) * base
-        return Fraction(acc, den)
+        numerator, den = _scaled_margin(self, lines)
+        return Fraction(numerator, den)
 
     def overstatement(self, reported: Mapping[str, int], audited: Mapping[str, int]) -> Fraction:
         """Votes by which ``reported`` overstates the margin relative to ``audited``.
@@ -80,7 +67,9 @@ class LinearAssertion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         """
         if self.base_line is not None and self.base_line not in audited:
             audited = {**audited, self.base_line: reported.get(self.base_line, 0)}
-        return self.margin(reported) - self.margin(audited)
+        r, den = _scaled_margin(self, reported)
+        a, _ = _scaled_margin(self, audited)
+        return Fraction(r - a, den)
 
     def applies_to(self, lines: Mapping[str, int]) -> bool:
         """Whether a batch reporting ``lines`` carries this contest (reports any of its lines)."""
@@ -106,6 +95,32 @@ class LinearAssertion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         worst_term = min((*self.terms.values(), Fraction(0)))
         worst_base = min(self.base_coefficient, Fraction(0)) if self.base_line else Fraction(0)
         return self.margin(reported) - ballots * (worst_term + worst_base)
+
+
+#: Each assertion's coefficients as integers over their common denominator, by ``id`` (with
+#: the assertion, so that the id cannot be reused): a reconciliation evaluates the same few
+#: dozen assertions on every station whose two counts differ, thousands of times each.
+_SCALED: dict[int, tuple[LinearAssertion, int, tuple[tuple[str, int], ...]]] = {}
+
+
+def _scaled_margin(a: LinearAssertion, lines: Mapping[str, int]) -> tuple[int, int]:
+    """``(margin × den, den)``: the margin exactly, in integers (Fraction sums are far slower)."""
+    got = _SCALED.get(id(a))
+    if got is None or got[0] is not a:
+        if len(_SCALED) > 10_000:
+            _SCALED.clear()
+        den = math.lcm(a.base_coefficient.denominator, *(c.denominator for c in a.terms.values()))
+        terms = [(line, c.numerator * (den // c.denominator)) for line, c in a.terms.items()]
+        if a.base_line is not None:
+            c = a.base_coefficient
+            terms.append((a.base_line, c.numerator * (den // c.denominator)))
+        got = _SCALED[id(a)] = (a, den, tuple(terms))
+    acc = 0
+    for line, k in got[2]:
+        value = lines.get(line, 0)
+        if value:
+            acc += k * value
+    return acc, got[1]
 
 
 def percent(fraction: Fraction) -> str:
