@@ -21,6 +21,7 @@ from verify_support import Pub
 from tallyroom.cli import main
 from tallyroom.verify import compare_html, compare_tables
 from tallyroom.verify.expected import FIGURES
+from tallyroom.verify.numbers import symbols
 
 
 def _verify(tmp_path: Path, pub: Path) -> tuple[int, list[str]]:
@@ -193,3 +194,57 @@ def test_the_csv_written_line_by_line_is_what_the_csv_module_writes(
     writer.writerow(compare_tables.CSV_COLUMNS)
     writer.writerows(cells for _key, row in rows for _k, cells in compare_tables.csv_lines(level, row))
     assert compare_tables.render_rows(level, rows) == buf.getvalue().encode("utf-8")
+
+
+def _reference_tokens(lang: str, text: str) -> list[str]:
+    """docs/bulletin.md §13's number, as first written: the condition before a number looked
+    at from each position of the text."""
+    sym = symbols(lang)
+    g, d = re.escape(sym.group), re.escape(sym.decimal)
+    pattern = re.compile(rf"(?<![\w.,])\d{{1,3}}(?:{g}\d{{3}})*(?:{d}\d+)?(?![\w])|(?<![\w.,])\d+")
+    return [m.group(0) for m in pattern.finditer(text)]
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list("0123456789,. \xa0\u202fa٣—%:(")), max_size=40)
+
+
+@given(st.sampled_from(["ky", "ru", "en"]), _TEXT)
+def test_numbers_in_running_text_are_found_as_the_specification_finds_them(lang: str, text: str) -> None:
+    assert symbols(lang).tokens(text) == _reference_tokens(lang, text)
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "numbers"),
+    [
+        ("en", "of 1,281,622 voters, 12.50% (x1 2a 3)", ["1,281,622", "12.50", "2", "3"]),
+        ("ru", "из 1\xa0281\xa0622 избирателей, 12,50%", ["1\xa0281\xa0622", "12,50"]),
+        ("ky", ".5 ,6 7", ["7"]),
+    ],
+)
+def test_numbers_in_running_text(lang: str, text: str, numbers: list[str]) -> None:
+    assert symbols(lang).tokens(text) == numbers
+
+
+def test_every_station_page_of_a_clean_snapshot_takes_the_fast_path(
+    mini_pub: Pub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path's expected structure is the page's, in every language: grouped
+    thousands, decimal signs, dashes for counts not yet in, both counts side by side.
+    Otherwise every page would be read twice (the detailed check still passing it)."""
+    detailed: list[str] = []
+    real = compare_html._check_station_html
+
+    def check(file: str, *args: Any) -> None:
+        detailed.append(file)
+        real(file, *args)
+
+    monkeypatch.setattr(compare_html, "_check_station_html", check)
+    code, msgs = _verify(tmp_path, mini_pub.out)
+    assert (code, msgs) == (0, [])
+    assert detailed == []
+    snap = (mini_pub.out / "current").resolve()
+    pages = {rel: read(snap, rel) for rel in json.loads((snap / "manifest.json").read_bytes())["files"]}
+    shown = b"".join(data for rel, data in pages.items() if "/station/" in rel and rel.endswith(".html"))
+    # What the pages hold, so that the fast path is seen to take each on.
+    assert b"\xc2\xa0" in shown and re.search(rb'class="n">\d{1,3},\d{3}</td>', shown)
+    assert b'<td class="n">\xe2\x80\x94</td><td class="n">\xe2\x80\x94</td>' in shown

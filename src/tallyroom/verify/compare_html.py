@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any
 
 from tallyroom.verify.compare_json import leader_of, page_contests
@@ -669,7 +670,9 @@ class _StationFacts:
     rule of that count)."""
 
     registered: int
-    #: (contest, lines, caption, votes, receipts) as :func:`_parse_station_bytes` finds them.
+    #: (contest, lines, caption, votes, receipts) as :func:`_parse_station_bytes` finds them,
+    #: but lines as (values line by line, count kinds) and votes as (choices, the count kind
+    #: of each cell, votes and shares choice by choice, count kinds): see :func:`_format_station`.
     protocols: list[Any]
     rule_rows: list[tuple[bytes, list[Any]]] | None
     history: list[tuple[bytes, bytes, list[tuple[bytes, ...]]]]
@@ -680,7 +683,18 @@ class _StationFacts:
 #: A rule's expression as a page shows it, escaped: the same few dozen on every station page.
 _ESCAPED: dict[str, bytes] = {}
 #: Shares as pages show them, per (grouping, decimal mark): a share is one of 10,001 strings.
-_SHARES: dict[tuple[str, str], dict[str, bytes]] = {}
+_SHARES: dict[tuple[str, str], dict[str | None, bytes]] = {}
+
+
+def _by_cell(columns: Iterable[list[Any]]) -> list[Any]:
+    """One list per count kind (equally long) → their values row by row, cell by cell."""
+    return list(chain.from_iterable(zip(*columns, strict=True)))
+
+
+def _rows_of(cells: list[Any], width: int) -> list[list[Any]]:
+    """Consecutive cells in rows of ``width``."""
+    it = iter(cells)
+    return list(map(list, zip(*[it] * width, strict=True)))
 
 
 def _station_facts(ex: Expected, station_id: str) -> _StationFacts:
@@ -701,20 +715,24 @@ def _station_facts(ex: Expected, station_id: str) -> _StationFacts:
         if not any(rows):
             protocols.append((contest.id.encode(), None, None, None, {}))
             continue
-        lines = [
-            [None if r is None else r["lines"][lid] for r in rows]
-            for lid in contest.line_ids[: contest.choice_start]
-        ]
+        # Lines and votes flat, in the order the page shows them (line by line, choice by
+        # choice; within each, one cell per count kind): _format_station maps them whole.
+        lids = contest.line_ids[: contest.choice_start]
+        first = next(r for r in rows if r is not None)
+        order = tuple(c["id"].encode() for c in first["choices"])
+        line_values = _by_cell(
+            [None] * len(lids) if r is None else list(map(r["lines"].__getitem__, lids)) for r in rows
+        )
         caption = [r["percent_base"]["value"] for r in rows if r is not None]
-        votes: dict[bytes, list[tuple[bytes, Any, Any]]] = {cid.encode(): [] for cid in contest.choice_ids}
-        for k, r in zip(kinds, rows, strict=True):
-            if r is None:
-                for cells in votes.values():
-                    cells.append((b"", None, None))
-                continue
-            kb = k.encode()
-            for c in r["choices"]:
-                votes[c["id"].encode()].append((kb, c["votes"], c["percent"]))
+        cell_kinds = tuple(b"" if r is None else k.encode() for k, r in zip(kinds, rows, strict=True))
+        nothing = [None] * len(order)
+        votes = (
+            order,
+            cell_kinds * len(order),
+            _by_cell(nothing if r is None else [c["votes"] for c in r["choices"]] for r in rows),
+            _by_cell(nothing if r is None else [c["percent"] for c in r["choices"]] for r in rows),
+            len(kinds),
+        )
         receipts = {}
         for k, r in zip(kinds, rows, strict=True):
             if r is None:
@@ -744,8 +762,8 @@ def _station_facts(ex: Expected, station_id: str) -> _StationFacts:
                         expr = _ESCAPED[rc["expr"]] = _escape(rc["expr"]).encode()
                     entry = rules[rc["rule"]] = (expr, {})
                 entry[1][col] = True if rc["holds"] else (rc["left"], rc["right"], rc["severity"])
-        n += len(lines) * len(kinds) + len(caption) + 2 * len(votes) * len(kinds) + 3 * len(receipts)
-        protocols.append((contest.id.encode(), lines, caption, votes, receipts))
+        n += len(lids) * len(kinds) + len(caption) + 2 * len(order) * len(kinds) + 3 * len(receipts)
+        protocols.append((contest.id.encode(), (line_values, len(kinds)), caption, votes, receipts))
     rule_rows = [(expr, [checks.get(col, b"") for col in columns]) for expr, checks in rules.values()]
     history: list[tuple[bytes, bytes, list[tuple[bytes, ...]]]] = [
         (
@@ -764,29 +782,56 @@ def _station_facts(ex: Expected, station_id: str) -> _StationFacts:
     )
 
 
+#: Integers under 1,000 (and "—" for none) as every locale writes them: most of a station's.
+_SMALL: dict[int | None, bytes] = {None: _DASH, **{v: b"%d" % v for v in range(1000)}}
+
+
 def _format_station(facts: _StationFacts, sym: Symbols) -> Any:
     """The facts as :func:`_parse_station_bytes` finds them on a page in ``sym``'s locale
     (without the intake figures: see :func:`check_station_html`)."""
     group = sym.group
-    shares = _SHARES.setdefault((sym.group, sym.decimal), {})
+    shares = _SHARES.setdefault((sym.group, sym.decimal), {None: _DASH})
+    small = _SMALL.__getitem__
+    known_share = shares.__getitem__
 
     def share(p: str | None) -> bytes:
-        if p is None:
-            return _DASH
         got = shares.get(p)
         if got is None:
             if len(shares) > 20_000:  # only shares over 100 % are not among the usual 10,001
                 shares.clear()
+                shares[None] = _DASH
             got = shares[p] = sym.share(p).encode() + b"%"
         return got
 
-    def num(v: int | None) -> bytes:  # Symbols.integer, as bytes (a few hundred per station)
-        if v is None:
-            return _DASH
-        if -1000 < v < 1000:
-            return b"%d" % v
+    def num(v: int | None) -> bytes:  # Symbols.integer, as bytes
+        got = _SMALL.get(v)
+        if got is not None:
+            return got
         text = f"{v:,}"
         return (text if group == "," else text.replace(",", group)).encode()
+
+    # Whole lists are mapped at C speed; a list with a large number or a new share takes the
+    # functions (the KeyError comes before anything is built from it).
+    def nums(values: list[Any]) -> list[bytes]:
+        try:
+            return list(map(small, values))
+        except KeyError:
+            return [num(v) for v in values]
+
+    def pcts(values: list[Any]) -> list[bytes]:
+        try:
+            return list(map(known_share, values))
+        except KeyError:
+            return [share(p) for p in values]
+
+    def table(lines: tuple[list[Any], int]) -> list[list[Any]]:
+        values, width = lines
+        return _rows_of(nums(values), width)
+
+    def votes_of(votes: tuple[tuple[bytes, ...], tuple[bytes, ...], list[Any], list[Any], int]) -> Any:
+        order, kinds, values, percents, width = votes
+        cells = list(zip(kinds, nums(values), pcts(percents), strict=True))
+        return dict(zip(order, _rows_of(cells, width), strict=True))
 
     def rule(v: Any) -> bytes:
         if v is True:
@@ -803,12 +848,9 @@ def _format_station(facts: _StationFacts, sym: Symbols) -> Any:
         if lines is None
         else (
             cid,
-            [[num(v) for v in row] for row in lines],
+            table(lines),
             [sym.integer(v) for v in caption],
-            {
-                c: [(k, num(v), share(p)) for k, v, p in cells]
-                for c, cells in votes.items()
-            },
+            votes_of(votes),
             receipts,
         )
         for cid, lines, caption, votes, receipts in facts.protocols
