@@ -22,6 +22,8 @@ from tallyroom.cli import main
 from tallyroom.verify import compare_html, compare_tables
 from tallyroom.verify.expected import FIGURES
 from tallyroom.verify.numbers import symbols
+from tallyroom.verify.run import verify_snapshot
+from tallyroom.verify.source import open_source
 
 
 def _verify(tmp_path: Path, pub: Path) -> tuple[int, list[str]]:
@@ -230,7 +232,8 @@ def test_every_station_page_of_a_clean_snapshot_takes_the_fast_path(
 ) -> None:
     """The fast path's expected structure is the page's, in every language: grouped
     thousands, decimal signs, dashes for counts not yet in, both counts side by side.
-    Otherwise every page would be read twice (the detailed check still passing it)."""
+    Otherwise every page would be read twice (the detailed check still passing it). The
+    same for the stations' CSV files, written from each protocol's facts."""
     detailed: list[str] = []
     real = compare_html._check_station_html
 
@@ -238,7 +241,14 @@ def test_every_station_page_of_a_clean_snapshot_takes_the_fast_path(
         detailed.append(file)
         real(file, *args)
 
+    def check_csv(file: str, *args: Any) -> None:
+        if file.startswith("data/csv/stations/"):
+            detailed.append(file)
+        real_csv(file, *args)
+
+    real_csv = compare_tables.check_csv
     monkeypatch.setattr(compare_html, "_check_station_html", check)
+    monkeypatch.setattr(compare_tables, "check_csv", check_csv)
     code, msgs = _verify(tmp_path, mini_pub.out)
     assert (code, msgs) == (0, [])
     assert detailed == []
@@ -248,3 +258,32 @@ def test_every_station_page_of_a_clean_snapshot_takes_the_fast_path(
     # What the pages hold, so that the fast path is seen to take each on.
     assert b"\xc2\xa0" in shown and re.search(rb'class="n">\d{1,3},\d{3}</td>', shown)
     assert b'<td class="n">\xe2\x80\x94</td><td class="n">\xe2\x80\x94</td>' in shown
+
+
+def test_protocol_facts_are_what_the_published_records_hold(mini_pub: Pub) -> None:
+    """Station pages and station CSVs are checked against each protocol's facts, not its
+    published record; both are recomputed from the same counts and must agree field by field."""
+    opened = open_source(str(mini_pub.out))
+    ex = verify_snapshot(opened.snapshot, opened.publish, opened.number_hint, workers=1).expected
+    assert ex is not None
+    for key in ex.in_force:
+        row, f = ex.stations[key], ex.protocol(key)
+        assert f is not None
+        contest = ex.election.contest(key[0])
+        assert (f.index, f.official, f.leaf_hash, f.body_sha256, f.envelope) == (
+            row["ledger_index"],
+            row["official"],
+            row["leaf_hash"],
+            row["body_sha256"],
+            row["envelope"],
+        )
+        assert f.figures == tuple(row[name] for name in FIGURES)
+        assert (f.took_part, f.turnout_percent) == (row["took_part"], row["turnout_percent"])
+        assert (f.base_figure, f.base_value) == (row["percent_base"]["figure"], row["percent_base"]["value"])
+        assert f.lines == [row["lines"][lid] for lid in contest.line_ids[: contest.choice_start]]
+        assert f.votes == [c["votes"] for c in row["choices"]]
+        assert f.percents == [c["percent"] for c in row["choices"]]
+    assert ex.in_force and ex.groups
+    for group, keys in ex.groups.items():
+        want = compare_tables.render_rows("stations", compare_tables.station_rows(ex, group))
+        assert compare_tables.render_station_rows(ex, keys) == want

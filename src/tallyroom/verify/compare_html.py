@@ -711,37 +711,34 @@ def _station_facts(ex: Expected, station_id: str) -> _StationFacts:
         if si not in contest.station_set:
             continue
         kinds = ex.kinds[contest.id]
-        rows = [ex.stations.get((contest.id, station_id, k)) for k in kinds]
-        if not any(rows):
+        facts = [ex.protocol((contest.id, station_id, k)) for k in kinds]
+        if not any(facts):
             protocols.append((contest.id.encode(), None, None, None, {}))
             continue
         # Lines and votes flat, in the order the page shows them (line by line, choice by
         # choice; within each, one cell per count kind): _format_station maps them whole.
         lids = contest.line_ids[: contest.choice_start]
-        first = next(r for r in rows if r is not None)
-        order = tuple(c["id"].encode() for c in first["choices"])
-        line_values = _by_cell(
-            [None] * len(lids) if r is None else list(map(r["lines"].__getitem__, lids)) for r in rows
-        )
-        caption = [r["percent_base"]["value"] for r in rows if r is not None]
-        cell_kinds = tuple(b"" if r is None else k.encode() for k, r in zip(kinds, rows, strict=True))
+        order = tuple(c.encode() for c in contest.choice_ids)
+        line_values = _by_cell([None] * len(lids) if f is None else f.lines for f in facts)
+        caption = [f.base_value for f in facts if f is not None]
+        cell_kinds = tuple(b"" if f is None else k.encode() for k, f in zip(kinds, facts, strict=True))
         nothing = [None] * len(order)
         votes = (
             order,
             cell_kinds * len(order),
-            _by_cell(nothing if r is None else [c["votes"] for c in r["choices"]] for r in rows),
-            _by_cell(nothing if r is None else [c["percent"] for c in r["choices"]] for r in rows),
+            _by_cell(nothing if f is None else f.votes for f in facts),
+            _by_cell(nothing if f is None else f.percents for f in facts),
             len(kinds),
         )
         receipts = {}
-        for k, r in zip(kinds, rows, strict=True):
-            if r is None:
+        for k, f in zip(kinds, facts, strict=True):
+            if f is None:
                 continue
             receipts[k.encode()] = (
-                [str(r["ledger_index"]).encode()],
-                [r["leaf_hash"].encode(), r["body_sha256"].encode()],
+                [str(f.index).encode()],
+                [f.leaf_hash.encode(), f.body_sha256.encode()],
             )
-            declared = ex.walk.images.get(r["ledger_index"])
+            declared = ex.walk.images.get(f.index)
             if declared is not None:
                 path = ex.images.get(declared)
                 images.append(

@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tallyroom.verify.expected import FIGURES, Expected, Row, RowKey, area_level, figures_of, turnout_of
+from tallyroom.definition.compiled import name_in
+from tallyroom.verify.expected import (
+    FIGURES,
+    Expected,
+    Row,
+    RowKey,
+    StationKey,
+    area_level,
+    figures_of,
+    turnout_of,
+)
 from tallyroom.verify.report import Tally
 
 CSV_COLUMNS = (
@@ -136,6 +146,62 @@ def render_rows(level: str, rows: Iterable[tuple[RowKey, Row]]) -> bytes:
             votes, pct = c["votes"], c["percent"]
             add(f"{head}{named}{'' if votes is None else votes},{'' if pct is None else pct}\n")
     return "".join(parts).encode("utf-8")
+
+
+def render_station_rows(ex: Expected, keys: Iterable[StationKey]) -> bytes:
+    """``render_rows("stations", station_rows(ex, …))`` (§8) from each protocol's
+    :class:`~tallyroom.verify.expected.ProtocolFacts`, without building its published record:
+    a region's file of a 100,000-station night holds 40,000 protocols, and building their
+    records was half of its check."""
+    e = ex.election
+    parts = [",".join(CSV_COLUMNS), "\n"]
+    add = parts.append
+    level = _quoted("stations")
+    named: dict[int, tuple[str, list[str]]] = {}
+    for key in keys:
+        p = ex.in_force[key]
+        f = ex.protocol(key)
+        assert f is not None
+        got = named.get(p.contest)
+        if got is None:
+            contest = e.contests[p.contest]
+            got = named[p.contest] = (
+                _quoted(contest.id),
+                [f"{_quoted(ch.id)},{_quoted(name_in(ch.name, 'en'))}," for ch in contest.contest.choices],
+            )
+        cid, choices = got
+        st = e.stations[p.station]
+        head = ",".join(
+            [
+                level,
+                cid,
+                _quoted(p.count_kind),
+                _cell(f.official),
+                _quoted(st.id),
+                _quoted(name_in(st.name, "en")),
+                "1",
+                "1",
+                *map(_cell, f.figures),
+                _cell(f.turnout_percent),
+                _quoted(f.base_figure),
+                _cell(f.base_value),
+                "",
+            ]
+        )
+        # Votes are whole numbers and shares decimal strings: neither is ever quoted.
+        for choice, votes, pct in zip(choices, f.votes, f.percents, strict=True):
+            add(f"{head}{choice}{votes},{'' if pct is None else pct}\n")
+    return "".join(parts).encode("utf-8")
+
+
+def check_station_csv(file: str, data: bytes, group: str, ex: Expected, out: Tally) -> None:
+    """``data/csv/stations/<group>.csv``: compared whole with :func:`render_station_rows`; when
+    it differs, line by line with the published records (:func:`check_csv`)."""
+    keys = ex.groups.get(group, [])
+    if data == render_station_rows(ex, keys):
+        out.numbers += _NUMERIC * sum(len(f.votes) for k in keys if (f := ex.protocol(k)) is not None)
+        return
+    check_csv(file, data, station_rows(ex, group), "stations", ex, out)
 
 
 def check_csv(
@@ -634,7 +700,6 @@ def _check_sqlite(
             out,
             lambda k, col: ex.why((k[0], k[2], k[1]), "lines." + k[3]),
         )
-    from tallyroom.definition.compiled import name_in
 
     def names(n: Any) -> tuple[str, str, str]:
         return name_in(n, "en"), name_in(n, "ru"), name_in(n, "ky")

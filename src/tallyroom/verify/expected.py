@@ -132,11 +132,26 @@ def build_row(
     }
 
 
+#: Each contest's rule checks when every rule holds, by ``id(contest)`` (with the contest): the
+#: same list for almost every protocol, so it is built once and shared (read only).
+_ALL_HOLD: dict[int, tuple[CompiledContest, list[dict[str, Any]]]] = {}
+
+
 def rule_checks(contest: CompiledContest, counts: list[int]) -> list[dict[str, Any]]:
     """Every control rule on a protocol: whether it holds and, when it does not, both sides
-    (what pages show for a failed rule)."""
+    (what pages show for a failed rule). The list is shared between protocols: read only."""
+    if contest.all_rules_hold(counts):
+        got = _ALL_HOLD.get(id(contest))
+        if got is None or got[0] is not contest:
+            if len(_ALL_HOLD) > 10_000:
+                _ALL_HOLD.clear()
+            got = _ALL_HOLD[id(contest)] = (contest, _checks(contest, counts, every=True))
+        return got[1]
+    return _checks(contest, counts, every=False)
+
+
+def _checks(contest: CompiledContest, counts: list[int], *, every: bool) -> list[dict[str, Any]]:
     out = []
-    every = contest.all_rules_hold(counts)
     for r in contest.rules:
         holds = True if every else r.holds(counts)
         left = right = None
@@ -165,6 +180,59 @@ def station_group(election: CompiledElection, station: int) -> str:
 def area_level(election: CompiledElection, area: int) -> str:
     """§8: ``<hierarchy>-<depth>``."""
     return f"{election.areas[area].hierarchy}-{len(election.area_chain[area]) - 1}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolFacts:
+    """One protocol in force as its station's pages show it (§12): the receipt, the figures,
+    and the lines, votes and shares as lists (lines up to the first choice, choices in the
+    definition's order). The same values as its published record (:class:`StationRows`),
+    without building that record: a station's four pages read 400,000 of them at 100,000
+    stations, and the record's dictionaries cost more than the checks that read them."""
+
+    index: int
+    official: bool
+    leaf_hash: str
+    body_sha256: str
+    envelope: dict[str, Any]
+    #: The §6.4 figures, in the order of :data:`FIGURES`.
+    figures: tuple[int | None, ...]
+    turnout_percent: str | None
+    base_figure: str
+    base_value: int | None
+    lines: list[int]
+    votes: list[int]
+    percents: list[str | None]
+
+    @property
+    def took_part(self) -> int | None:
+        return self.figures[1]
+
+
+def protocol_facts(contest: CompiledContest, p: InForce) -> ProtocolFacts:
+    """:class:`ProtocolFacts` of ``p`` (a protocol of ``contest``), as :func:`build_row` and
+    :class:`StationRows` would publish them (§6.5, §7.3)."""
+    counts = p.counts
+    start = contest.choice_start
+    figures = tuple([contest.figure(fig, counts) for _name, fig in _FIGURES])
+    registered, took_part, ballots_cast = figures[0], figures[1], figures[2]
+    turnout_num = took_part if took_part is not None else ballots_cast
+    base = contest.figure(contest.contest.percent_base, counts)
+    votes = counts[start : start + len(_choices_of(contest))]
+    return ProtocolFacts(
+        p.index,
+        p.count_kind == str(contest.official_count),
+        p.leaf.hex(),
+        p.body_sha256,
+        p.envelope,
+        figures,
+        None if turnout_num is None or registered is None else percent(turnout_num, registered),
+        str(contest.contest.percent_base),
+        base,
+        counts[:start],
+        votes,
+        [percent(v, base) for v in votes],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +269,7 @@ class Expected:
     #: file whose manifest SHA-256 is the one in its name.
     images: dict[str, str] = field(default_factory=dict)
     _rules: dict[StationKey, list[dict[str, Any]]] = field(default_factory=dict)
+    _facts: dict[StationKey, ProtocolFacts] = field(default_factory=dict)
     _views: dict[StationKey, StationView] = field(default_factory=dict)
 
     _direct: dict[int, list[int]] | None = None
@@ -222,6 +291,18 @@ class Expected:
             forget_oldest(self._rules, RECORDS_KEPT)
             p = self.in_force[key]
             got = self._rules[key] = rule_checks(self.election.contests[p.contest], p.counts)
+        return got
+
+    def protocol(self, key: StationKey) -> ProtocolFacts | None:
+        """:class:`ProtocolFacts` of the protocol in force under ``key`` (None: none), cached
+        like the records."""
+        got = self._facts.get(key)
+        if got is None:
+            p = self.in_force.get(key)
+            if p is None:
+                return None
+            forget_oldest(self._facts, RECORDS_KEPT)
+            got = self._facts[key] = protocol_facts(self.election.contests[p.contest], p)
         return got
 
     def station_view(self, key: StationKey) -> StationView | None:

@@ -485,7 +485,7 @@ def _check_one(ctx: _Ctx, rel: str, out: Tally) -> None:
         compare_json.check_station_records(rel, _json(data, rel, out), group, ex, out)
     elif rel.startswith("data/csv/stations/") and rel.endswith(".csv"):
         group = rel[len("data/csv/stations/") : -len(".csv")]
-        compare_tables.check_csv(rel, data, compare_tables.station_rows(ex, group), "stations", ex, out)
+        compare_tables.check_station_csv(rel, data, group, ex, out)
     elif rel.startswith("data/csv/") and rel.endswith(".csv"):
         level = rel[len("data/csv/") : -len(".csv")]
         compare_tables.check_csv(rel, data, compare_tables.level_rows(ex, level), level, ex, out)
