@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from tallyroom.definition.compiled import CompiledElection
 from tallyroom.definition.model import Figure
 from tallyroom.tally.report import TallyRow
-from tallyroom.tally.running import Tally, TallyKey, Totals
+from tallyroom.tally.running import Tally, TallyKey, Totals, column_sums
 
 #: (contest index, station index, count kind) -> the station's active counts vector.
 StationCounts = Mapping[tuple[int, int, str], Sequence[int]]
@@ -53,33 +53,35 @@ def check_tally(
     # The protocols summed once into the areas that list their station directly: looking each
     # (contest, station, count kind) up for every area's own stations made this 37 × 2 × 100,000
     # lookups at 100,000 Kyrgyz-shaped stations, most of them for contests the station is not in.
-    direct: dict[tuple[int, int, str], Totals] = {}
+    # Column sums in C (zip + sum) per group of vectors, not a list per protocol and area.
+    groups: dict[tuple[int, int, str], list[Sequence[int]]] = {}
     for (ci, si, kind), c in stations.items():
         if not 0 <= si < len(own_areas):
             continue
         for area in own_areas[si]:
-            acc = direct.get((ci, area, kind))
-            if acc is None:
-                acc = direct[(ci, area, kind)] = Totals([0] * len(c))
-            acc.counts = [a + b for a, b in zip(acc.counts, c, strict=True)]
-            acc.reporting += 1
+            g = groups.get((ci, area, kind))
+            if g is None:
+                groups[(ci, area, kind)] = [c]
+            else:
+                g.append(c)
+    direct = {key: Totals(list(column_sums(vecs)), len(vecs)) for key, vecs in groups.items()}
     kinds = sorted({k.count_kind for k in tally.totals} | {k[2] for k in stations})
     for contest in election.contests:
         width = len(contest.line_ids)
         for kind in kinds:
             for area in range(len(election.areas)):
-                expected = Totals([0] * width)
-                for child in election.children[area]:
-                    t = tally.totals.get(TallyKey(contest.index, child, kind))
-                    if t is not None:
-                        expected.counts = [
-                            a + b for a, b in zip(expected.counts, t.counts, strict=True)
-                        ]
-                        expected.reporting += t.reporting
+                parts = [
+                    t
+                    for child in election.children[area]
+                    if (t := tally.totals.get(TallyKey(contest.index, child, kind))) is not None
+                ]
                 own = direct.get((contest.index, area, kind))
                 if own is not None:
-                    expected.counts = [a + b for a, b in zip(expected.counts, own.counts, strict=True)]
-                    expected.reporting += own.reporting
+                    parts.append(own)
+                expected = Totals(
+                    list(column_sums([t.counts for t in parts])) if parts else [0] * width,
+                    sum(t.reporting for t in parts),
+                )
                 got = tally.totals.get(TallyKey(contest.index, area, kind)) or Totals([0] * width)
                 aid = election.areas[area].id
                 if got.counts != expected.counts:
