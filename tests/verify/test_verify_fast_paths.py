@@ -147,6 +147,42 @@ def test_the_bytes_reader_finds_what_the_expressions_find(parts: list[bytes]) ->
         assert compare_html._b_blocks(data, head, prefix, end) == want
 
 
+_RULE_EXPR = st.text(st.sampled_from(list("ab_+=<>&\"' ()/")), min_size=1, max_size=24).map(
+    lambda text: compare_html._escape(text).encode()
+)
+_RULE_CELL = st.one_of(
+    st.just("✓".encode()),
+    st.just(b""),
+    st.builds(
+        lambda a, b, severity: f'<span class="no">✗ {a:,} / {b:,} ({severity})</span>'.encode(),
+        st.integers(0, 10**7),
+        st.integers(0, 10**7),
+        st.sampled_from(["error", "warning"]),
+    ),
+)
+_RULE_HEAD = st.lists(
+    st.sampled_from([b"<thead><tr>", b'<th scope="col">Rule</th>', b"</tr></thead>", b"\n", b"<tr>"]),
+    max_size=5,
+)
+
+
+@given(st.lists(st.tuples(_RULE_EXPR, st.lists(_RULE_CELL, min_size=1, max_size=5)), max_size=6), _RULE_HEAD)
+def test_a_rules_table_holding_the_expected_rows_is_what_the_expressions_find(
+    rows: list[tuple[bytes, list[bytes]]], head: list[bytes]
+) -> None:
+    """A station page whose rules table holds exactly the expected body is not parsed: the
+    expressions must find in that body exactly the expected rows and cells, and a row that
+    begins before it must send the page to the expressions."""
+    body = compare_html._rules_bytes(rows)
+    page = b"".join([b'<table class="rules">', *head, b"<tbody>", body, b"</tbody></table>"])
+    parsed = compare_html._parse_station_bytes(page, symbols("en"))[2]
+    assert parsed == rows
+    region = page[len(b'<table class="rules">') : page.index(b"</tbody>")]
+    assert compare_html._holds_rows(region, body) == bool(rows)
+    extra = compare_html._RULE_START + b"x</code></th><td>1</td></tr>"
+    assert not compare_html._holds_rows(region.replace(b"<tbody>", extra + b"<tbody>", 1), body)
+
+
 _CELL_TEXT = st.text(st.sampled_from('ab,"\r\n é'), max_size=6)
 _NUMBER = st.one_of(st.none(), st.integers(-5, 10**7))
 _SHARE = st.one_of(st.none(), st.sampled_from(["0.00", "12.50", "100.00"]))

@@ -944,11 +944,50 @@ def _b_tokens(sym: Symbols, fragment: bytes) -> list[str]:
     return sym.tokens(fragment.decode("utf-8", "replace"))
 
 
-def _parse_station_bytes(data: bytes, sym: Symbols) -> Any:
+#: How every row of a station page's rules table begins (§13).
+_RULE_START = b'<tr><th scope="row"><code>'
+#: Rows of the rules table as :func:`_rules_bytes` writes them, by (expression, cells).
+_RULE_ROW_BYTES: dict[tuple[bytes, tuple[bytes, ...]], bytes] = {}
+
+
+def _rules_bytes(rule_rows: list[tuple[bytes, list[bytes]]]) -> bytes:
+    """The body of a rules table holding exactly ``rule_rows`` (escaped expression, cells), in
+    the markup §13 gives: ``_B_RULE_ROW`` and ``_B_RULE_CELL`` find in it each row and cell
+    back (an expression is escaped, so holds no ``<``; a cell is "✓", empty or a ``<span>``
+    without closing tags of cells or rows)."""
+    parts = []
+    for expr, cells in rule_rows:
+        key = (expr, tuple(cells))
+        got = _RULE_ROW_BYTES.get(key)
+        if got is None:
+            if len(_RULE_ROW_BYTES) > 10_000:
+                _RULE_ROW_BYTES.clear()
+            got = _RULE_ROW_BYTES[key] = b"".join(
+                [_RULE_START, expr, b"</code></th>", *(b"<td>" + c + b"</td>" for c in cells), b"</tr>"]
+            )
+        parts.append(got)
+    return b"".join(parts)
+
+
+def _holds_rows(region: bytes, rows: bytes) -> bool:
+    """Whether the rules region of a page (from the table's start to ``</tbody>``) ends with
+    ``<tbody>`` and exactly ``rows``, and no row begins before them. Every match of
+    ``_B_RULE_ROW`` begins with ``_RULE_START``, so the region's rows are then those of
+    ``rows`` alone: what the expressions would find, without running them."""
+    return (
+        rows.startswith(_RULE_START)
+        and region.endswith(b"<tbody>" + rows)
+        and region.find(_RULE_START) == len(region) - len(rows)
+    )
+
+
+def _parse_station_bytes(data: bytes, sym: Symbols, rules_known: tuple[bytes, Any] | None = None) -> Any:
     """Every number a station page shows, in one structure compared with
     :func:`_format_station`'s: what the hooks of §13 capture (as bytes), the numbers in running
     text (as text), and the history, photos and intake (:func:`_parse_history`,
-    :func:`_parse_images`, :func:`_parse_intake` on the bytes)."""
+    :func:`_parse_images`, :func:`_parse_intake` on the bytes). ``rules_known`` is the rules
+    table's expected body and what the expressions find in it (:func:`_rules_bytes`): a
+    table that holds exactly that body is not parsed again."""
     intro = _b_between(data, b"</h1>\n<p>", b"</p>")
     protocols = []
     images = []
@@ -1011,9 +1050,11 @@ def _parse_station_bytes(data: bytes, sym: Symbols) -> Any:
     return (
         _b_tokens(sym, intro) if intro is not None else None,
         protocols,
-        [(e, _B_RULE_CELL.findall(cells)) for e, cells in _B_RULE_ROW.findall(rules)]
-        if rules is not None
-        else None,
+        None
+        if rules is None
+        else rules_known[1]
+        if rules_known is not None and _holds_rows(rules, rules_known[0])
+        else [(e, _B_RULE_CELL.findall(cells)) for e, cells in _B_RULE_ROW.findall(rules)],
         history,
         images,
         intake,
@@ -1033,7 +1074,6 @@ def check_station_html(
     if isinstance(data, str):
         data = data.encode()
     sym = symbols(lang)
-    got = _parse_station_bytes(data, sym)
     fk = (id(ex), station_id)
     facts = _FACTS_CACHE.get(fk)
     if facts is None:
@@ -1041,11 +1081,18 @@ def check_station_html(
             _FACTS_CACHE.clear()
         facts = _FACTS_CACHE[fk] = _station_facts(ex, station_id)
     ck = (id(ex), station_id, sym.group, sym.decimal)
-    want = _EXPECT_CACHE.get(ck)
-    if want is None:
+    cached = _EXPECT_CACHE.get(ck)
+    if cached is None:
         if len(_EXPECT_CACHE) > 64:
             _EXPECT_CACHE.clear()
-        want = _EXPECT_CACHE[ck] = _format_station(facts, sym)
+        expected = _format_station(facts, sym)
+        rule_rows = expected[2]
+        cached = _EXPECT_CACHE[ck] = (
+            expected,
+            None if rule_rows is None else (_rules_bytes(rule_rows), rule_rows),
+        )
+    want, rules_known = cached
+    got = _parse_station_bytes(data, sym, rules_known)
     n = facts.numbers
     if ex.journal is not None:  # else there is nothing to compare the intake figures with
         intake = _expect_intake(ex, station_id, sym)

@@ -48,12 +48,14 @@ from tallyroom.verify.expected import Expected, compute
 from tallyroom.verify.ledger import Walk, walk
 from tallyroom.verify.report import Report, Tally
 from tallyroom.verify.source import FileMissing, Opened, PublishRoot, Snapshot, SourceError
-from tallyroom.verify.workers import fork_map
+from tallyroom.verify.workers import Forked, fork_map
 
 #: Files per task handed to a worker process.
 TASK = 64
 #: Below this many files one process does all the work.
 PARALLEL_FILES = 400
+#: Ledger entries from which the checkpoints are checked in a worker process beside the walk.
+PARALLEL_CHECKPOINTS = 20_000
 
 
 @dataclass
@@ -164,11 +166,31 @@ def _verify_snapshot(
     report.ledger_size = ledger.size
     lap("ledger")
     say(f"ledger: {ledger.size:,} entries read; checking checkpoints")
+    # The checkpoints are checked in a worker process while this one walks the ledger: the
+    # walk keeps one core busy, and on a large ledger the checkpoints take seconds.
+    checkpoints: Forked[tuple[Tally, list[str]]] | None = None
     if key is not None:
-        check_checkpoints(snap, manifest, ledger, key, own_raw, listed_raw, out, report.notes)
+        job = (snap, manifest, ledger, key, own_raw, listed_raw)
+        if workers > 1 and ledger.size >= PARALLEL_CHECKPOINTS:
+            checkpoints = Forked(_check_checkpoints, [job], 1)
+        else:
+            found, notes = _check_checkpoints(job)
+            out.merge(found)
+            report.notes.extend(notes)
     lap("checkpoints")
     # The device signatures are checked by worker processes while this process recomputes.
-    w = walk(ledger, key, out, workers, defer_signatures=True)
+    walked = Tally()
+    try:
+        w = walk(ledger, key, walked, workers, defer_signatures=True)
+    except BaseException:
+        if checkpoints is not None:
+            checkpoints.close()
+        raise
+    if checkpoints is not None:
+        for found, notes in checkpoints.results():  # before the walk's, as when run in line
+            out.merge(found)
+            report.notes.extend(notes)
+    out.merge(walked)
     report.protocols = w.protocols
     report.signatures = w.signatures
     lap("walk")
@@ -249,6 +271,15 @@ def _verify_snapshot(
             pass
     lap("finish")
     return Verified(report, manifest.number, manifest, ledger, w, ex, key)
+
+
+def _check_checkpoints(
+    job: tuple[Snapshot, Manifest, Ledger, CommissionKey, bytes | None, bytes | None],
+) -> tuple[Tally, list[str]]:
+    """:func:`check_checkpoints`, its findings and notes returned (it may run in a worker)."""
+    found, notes = Tally(), list[str]()
+    check_checkpoints(*job, found, notes)
+    return found, notes
 
 
 _IMAGE = re.compile(r"^images/([0-9a-f]{64})\.(jpg|png|pdf)$")
