@@ -496,10 +496,18 @@ def test_an_entry_s_bytes_changed(pub_copy: Path, tmp_path: Path) -> None:
     assert any("the commission signed a different tree" in m for m in msgs)
 
 
-def test_a_checkpoint_re_signed_over_a_different_tree(mini_pub: Pub, pub_copy: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("beside", [False, True])
+def test_a_checkpoint_re_signed_over_a_different_tree(
+    mini_pub: Pub, pub_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, beside: bool
+) -> None:
     """The commission's own key signs a tree in which one protocol was changed; the entries,
     the checkpoint and its leaf hashes are all made to agree. Earlier signed checkpoints (and
-    the ledger's own records of them) still bind the old tree."""
+    the ledger's own records of them) still bind the old tree. ``beside``: the checkpoints
+    checked by a worker process while the ledger is walked, as on a large ledger."""
+    if beside:
+        from tallyroom.verify import run as run_mod
+
+        monkeypatch.setattr(run_mod, "PARALLEL_CHECKPOINTS", 1)
     from tallyroom.ledger.checkpoint import Checkpoint, parse_signed_checkpoint, sign_checkpoint
     from tallyroom.ledger.merkle import leaf_hash, root_from_leaf_hashes
     from tallyroom.ledger.note import parse_skey
@@ -533,7 +541,12 @@ def test_a_checkpoint_re_signed_over_a_different_tree(mini_pub: Pub, pub_copy: P
     manifest = json.loads((snap / "manifest.json").read_bytes())
     manifest["snapshot"]["root"] = root.hex()
     rewrite_manifest(snap, manifest)
-    result, report = report_of(tmp_path, str(snap))
+    if beside:
+        out = tmp_path / "report.json"
+        result = CliRunner().invoke(main, ["verify", str(snap), "--workers", "2", "--report", str(out)])
+        report = json.loads(out.read_text())
+    else:
+        result, report = report_of(tmp_path, str(snap))
     assert result.exit_code == 1
     msgs = messages(report)
     first_size = json.loads(cps[0])["size"]

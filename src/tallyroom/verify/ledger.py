@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,12 +143,20 @@ class _Stop(Exception):
 
 
 def walk(
-    ledger: Ledger, key: CommissionKey | None, out: Tally, workers: int = 1, *, defer_signatures: bool = False
+    ledger: Ledger,
+    key: CommissionKey | None,
+    out: Tally,
+    workers: int = 1,
+    *,
+    defer_signatures: bool = False,
+    beside: Callable[[], None] | None = None,
 ) -> Walk:
     """Check every entry; return what is in force at the end of the published prefix. With
     ``defer_signatures`` the device signatures are still being checked by worker processes
     when this returns (``Walk.signature_check``): nothing the walk decides depends on them, and
-    the caller recomputes the tally meanwhile."""
+    the caller recomputes the tally meanwhile. ``beside`` is called once the protocol bodies
+    have been checked by the workers, before the entries are walked in order on one core: the
+    caller starts other work for the other core then."""
     w = Walk()
     if ledger.size == 0:
         out.fail("ledger-definition", "bulletin/entries/", "", "the ledger is empty: no election definition")
@@ -190,6 +198,8 @@ def walk(
     _PRE.clear()
     if workers > 1 and ledger.size >= PARALLEL_BODIES:
         _prevalidate(election, ledger, workers)
+    if beside is not None:
+        beside()
     for idx in range(1, ledger.size):
         data = ledger.data[idx]
         try:

@@ -166,28 +166,26 @@ def _verify_snapshot(
     report.ledger_size = ledger.size
     lap("ledger")
     say(f"ledger: {ledger.size:,} entries read; checking checkpoints")
-    # The checkpoints are checked in a worker process while this one walks the ledger: the
-    # walk keeps one core busy, and on a large ledger the checkpoints take seconds.
-    checkpoints: Forked[tuple[Tally, list[str]]] | None = None
-    if key is not None:
-        job = (snap, manifest, ledger, key, own_raw, listed_raw)
-        if workers > 1 and ledger.size >= PARALLEL_CHECKPOINTS:
-            checkpoints = Forked(_check_checkpoints, [job], 1)
-        else:
-            found, notes = _check_checkpoints(job)
-            out.merge(found)
-            report.notes.extend(notes)
-    lap("checkpoints")
+    # On a large ledger the checkpoints are checked in a worker process while this one walks
+    # the entries in order, which keeps only one core busy (the workers that check the
+    # protocol bodies first have both): they take seconds.
+    job = None if key is None else (snap, manifest, ledger, key, own_raw, listed_raw)
+    started: list[Forked[tuple[Tally, list[str]]]] = []
+
+    def beside() -> None:
+        if job is not None and workers > 1 and ledger.size >= PARALLEL_CHECKPOINTS:
+            started.append(Forked(_check_checkpoints, [job], 1))
+
     # The device signatures are checked by worker processes while this process recomputes.
     walked = Tally()
     try:
-        w = walk(ledger, key, walked, workers, defer_signatures=True)
+        w = walk(ledger, key, walked, workers, defer_signatures=True, beside=beside)
     except BaseException:
-        if checkpoints is not None:
-            checkpoints.close()
+        for forked in started:
+            forked.close()
         raise
-    if checkpoints is not None:
-        for found, notes in checkpoints.results():  # before the walk's, as when run in line
+    if job is not None:  # the checkpoints' findings first, as when they were checked first
+        for found, notes in started[0].results() if started else [_check_checkpoints(job)]:
             out.merge(found)
             report.notes.extend(notes)
     out.merge(walked)
