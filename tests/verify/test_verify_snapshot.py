@@ -503,11 +503,11 @@ def test_a_checkpoint_re_signed_over_a_different_tree(
     """The commission's own key signs a tree in which one protocol was changed; the entries,
     the checkpoint and its leaf hashes are all made to agree. Earlier signed checkpoints (and
     the ledger's own records of them) still bind the old tree. ``beside``: the checkpoints
-    checked by a worker process while the ledger is walked, as on a large ledger."""
+    checked by a worker process beside the protocol bodies, as on a large ledger."""
     if beside:
-        from tallyroom.verify import run as run_mod
+        from tallyroom.verify import ledger as ledger_mod
 
-        monkeypatch.setattr(run_mod, "PARALLEL_CHECKPOINTS", 1)
+        monkeypatch.setattr(ledger_mod, "PARALLEL_BODIES", 1)
     from tallyroom.ledger.checkpoint import Checkpoint, parse_signed_checkpoint, sign_checkpoint
     from tallyroom.ledger.merkle import leaf_hash, root_from_leaf_hashes
     from tallyroom.ledger.note import parse_skey

@@ -136,6 +136,8 @@ class Walk:
     #: The device signatures, still being checked when the walk was asked to defer them
     #: (:meth:`SignatureCheck.finish` reports them).
     signature_check: SignatureCheck | None = None
+    #: What the caller's ``beside`` returned (see :func:`walk`).
+    beside: Any = None
 
 
 class _Stop(Exception):
@@ -149,14 +151,15 @@ def walk(
     workers: int = 1,
     *,
     defer_signatures: bool = False,
-    beside: Callable[[], None] | None = None,
+    beside: Callable[[], Any] | None = None,
 ) -> Walk:
     """Check every entry; return what is in force at the end of the published prefix. With
     ``defer_signatures`` the device signatures are still being checked by worker processes
     when this returns (``Walk.signature_check``): nothing the walk decides depends on them, and
-    the caller recomputes the tally meanwhile. ``beside`` is called once the protocol bodies
-    have been checked by the workers, before the entries are walked in order on one core: the
-    caller starts other work for the other core then."""
+    the caller recomputes the tally meanwhile. ``beside`` is the caller's work to run beside
+    the check of the protocol bodies, in one of the worker processes that do it when there are
+    any (it must not need this process's state after the call): its result is
+    ``Walk.beside``. It is not run when the walk stops before the bodies (no definition)."""
     w = Walk()
     if ledger.size == 0:
         out.fail("ledger-definition", "bulletin/entries/", "", "the ledger is empty: no election definition")
@@ -197,9 +200,9 @@ def walk(
     sigs: list[_SigJob] = []
     _PRE.clear()
     if workers > 1 and ledger.size >= PARALLEL_BODIES:
-        _prevalidate(election, ledger, workers)
-    if beside is not None:
-        beside()
+        w.beside = _prevalidate(election, ledger, workers, beside)
+    elif beside is not None:
+        w.beside = beside()
     for idx in range(1, ledger.size):
         data = ledger.data[idx]
         try:
@@ -828,19 +831,41 @@ def _pre_chunk(bounds: tuple[int, int]) -> list[tuple[int, Checked | None, Tally
     return out
 
 
-def _prevalidate(election: CompiledElection, ledger: Ledger, workers: int) -> None:
+#: What :func:`walk`'s caller gave to run beside the body checks (set while they run).
+_BESIDE: Callable[[], Any] | None = None
+
+
+def _pre_task(bounds: tuple[int, int] | None) -> tuple[bool, Any]:
+    """A chunk of protocol bodies, or (``None``) the caller's work beside them."""
+    if bounds is None:
+        assert _BESIDE is not None
+        return True, _BESIDE()
+    return False, _pre_chunk(bounds)
+
+
+def _prevalidate(
+    election: CompiledElection, ledger: Ledger, workers: int, beside: Callable[[], Any] | None
+) -> Any:
     """Check every protocol body in worker processes (decoding, lines, rules); the sequential
-    walk then takes each result in ledger order."""
-    global _WORK
-    _WORK = (election, ledger)
+    walk then takes each result in ledger order. ``beside`` runs as one more task of those
+    workers (this process waits meanwhile, so that nothing it writes makes the kernel copy
+    pages it shares with them); its result is returned."""
+    global _WORK, _BESIDE
+    _WORK, _BESIDE = (election, ledger), beside
+    got = None
     try:
         step = 5000
         bounds = [(i, min(i + step, ledger.size)) for i in range(1, ledger.size, step)]
-        for part in fork_map(_pre_chunk, bounds, workers):
+        tasks: list[tuple[int, int] | None] = [None] if beside is not None else []
+        for is_beside, part in fork_map(_pre_task, [*tasks, *bounds], workers):
+            if is_beside:
+                got = part
+                continue
             for idx, res, t in part:
                 _PRE[idx] = (res, t)
     finally:
-        _WORK = None
+        _WORK = _BESIDE = None
+    return got
 
 
 def _verify_chunk(jobs: Sequence[tuple[int, bytes, bytes, bytes]]) -> list[int]:

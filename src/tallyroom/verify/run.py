@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -48,14 +49,12 @@ from tallyroom.verify.expected import Expected, compute
 from tallyroom.verify.ledger import Walk, walk
 from tallyroom.verify.report import Report, Tally
 from tallyroom.verify.source import FileMissing, Opened, PublishRoot, Snapshot, SourceError
-from tallyroom.verify.workers import Forked, fork_map
+from tallyroom.verify.workers import fork_map
 
 #: Files per task handed to a worker process.
 TASK = 64
 #: Below this many files one process does all the work.
 PARALLEL_FILES = 400
-#: Ledger entries from which the checkpoints are checked in a worker process beside the walk.
-PARALLEL_CHECKPOINTS = 20_000
 
 
 @dataclass
@@ -166,28 +165,23 @@ def _verify_snapshot(
     report.ledger_size = ledger.size
     lap("ledger")
     say(f"ledger: {ledger.size:,} entries read; checking checkpoints")
-    # On a large ledger the checkpoints are checked in a worker process while this one walks
-    # the entries in order, which keeps only one core busy (the workers that check the
-    # protocol bodies first have both): they take seconds.
+    # The checkpoints are checked beside the protocol bodies, by the walk's worker processes
+    # when there are any (seconds on a large ledger; this process waits for them then).
     job = None if key is None else (snap, manifest, ledger, key, own_raw, listed_raw)
-    started: list[Forked[tuple[Tally, list[str]]]] = []
-
-    def beside() -> None:
-        if job is not None and workers > 1 and ledger.size >= PARALLEL_CHECKPOINTS:
-            started.append(Forked(_check_checkpoints, [job], 1))
-
     # The device signatures are checked by worker processes while this process recomputes.
     walked = Tally()
-    try:
-        w = walk(ledger, key, walked, workers, defer_signatures=True, beside=beside)
-    except BaseException:
-        for forked in started:
-            forked.close()
-        raise
+    w = walk(
+        ledger,
+        key,
+        walked,
+        workers,
+        defer_signatures=True,
+        beside=None if job is None else partial(_check_checkpoints, job),
+    )
     if job is not None:  # the checkpoints' findings first, as when they were checked first
-        for found, notes in started[0].results() if started else [_check_checkpoints(job)]:
-            out.merge(found)
-            report.notes.extend(notes)
+        found, notes = w.beside if w.beside is not None else _check_checkpoints(job)
+        out.merge(found)
+        report.notes.extend(notes)
     out.merge(walked)
     report.protocols = w.protocols
     report.signatures = w.signatures
