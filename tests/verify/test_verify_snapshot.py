@@ -46,6 +46,13 @@ def report_of(tmp_path: Path, *args: str) -> tuple[Result, dict[str, Any]]:
     return result, json.loads(out.read_text())
 
 
+def report_with_two_workers(tmp_path: Path, source: str) -> tuple[Result, dict[str, Any]]:
+    """:func:`report_of` with the work shared by two worker processes, as on a large source."""
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["verify", source, "--workers", "2", "--report", str(out)])
+    return result, json.loads(out.read_text())
+
+
 def messages(report: dict[str, Any]) -> list[str]:
     out = []
     for m in report["mismatches"]:
@@ -541,12 +548,7 @@ def test_a_checkpoint_re_signed_over_a_different_tree(
     manifest = json.loads((snap / "manifest.json").read_bytes())
     manifest["snapshot"]["root"] = root.hex()
     rewrite_manifest(snap, manifest)
-    if beside:
-        out = tmp_path / "report.json"
-        result = CliRunner().invoke(main, ["verify", str(snap), "--workers", "2", "--report", str(out)])
-        report = json.loads(out.read_text())
-    else:
-        result, report = report_of(tmp_path, str(snap))
+    result, report = (report_with_two_workers if beside else report_of)(tmp_path, str(snap))
     assert result.exit_code == 1
     msgs = messages(report)
     first_size = json.loads(cps[0])["size"]
@@ -670,12 +672,7 @@ def test_a_signature_that_does_not_match_the_body(
     entry["data"] = base64.b64encode(b"\n".join([header, envelope, json.dumps(doc).encode()])).decode()
     lines[n] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
     rewrite(snap, rel, ("\n".join(lines) + "\n").encode())
-    if parallel:
-        out = tmp_path / "report.json"
-        result = CliRunner().invoke(main, ["verify", str(snap), "--workers", "2", "--report", str(out)])
-        report = json.loads(out.read_text())
-    else:
-        result, report = report_of(tmp_path, str(snap))
+    result, report = (report_with_two_workers if parallel else report_of)(tmp_path, str(snap))
     assert result.exit_code == 1
     sig = [m for m in messages(report) if "Ed25519 signature does not match" in m]
     assert len(sig) == 1 and sig[0].startswith(f"{rel} line {n + 1} › entry {entry['index']} (station "), sig
