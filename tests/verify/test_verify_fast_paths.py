@@ -118,6 +118,24 @@ def test_a_vote_changed_on_a_station_page(snap: Path, tmp_path: Path, lang: str)
     assert msgs[0].startswith(want + "ledger entry "), msgs
 
 
+@pytest.mark.parametrize("lang", ["en", "ky"])
+def test_a_rule_shown_as_failing_on_a_station_page(snap: Path, tmp_path: Path, lang: str) -> None:
+    """The rules table's body is compared as bytes when it is what the verifier expects; a
+    cell changed from "✓" to a failure must still be named, cell by cell."""
+    rel = _station_page(snap, lang)
+    text = read(snap, rel).decode()
+    first_cell = r'<tbody><tr><th scope="row"><code>([^<]*)</code></th><td>(✓)</td>'
+    m = re.search(r'<table class="rules">.*?' + first_cell, text, re.S)
+    assert m is not None
+    wrong = '<span class="no">✗ 1 / 2 (error)</span>'
+    rewrite(snap, rel, (text[: m.start(2)] + wrong + text[m.end(2) :]).encode())
+    code, msgs = _verify(tmp_path, snap.parent.parent)
+    assert code == 1
+    assert len(msgs) == 1, msgs
+    assert msgs[0].startswith(f'{rel} › rules › '), msgs
+    assert '"✗ 1 / 2 (error)" | "✓" | ' in msgs[0] and msgs[0].endswith(" holds on the protocol"), msgs
+
+
 _FRAGMENTS = [
     b'<table class="history" data-contest="c" data-kind="hand">',
     b'<table class="history" data-contest="c"',
