@@ -287,7 +287,8 @@ def test_every_station_page_of_a_clean_snapshot_takes_the_fast_path(
     """The fast path's expected structure is the page's, in every language: grouped
     thousands, decimal signs, dashes for counts not yet in, both counts side by side.
     Otherwise every page would be read twice (the detailed check still passing it). The
-    same for the stations' CSV files, written from each protocol's facts."""
+    same for the stations' CSV files, written from each protocol's facts, and for the SQLite
+    download's protocol lines, compared a protocol at a time."""
     detailed: list[str] = []
     real = compare_html._check_station_html
 
@@ -300,9 +301,15 @@ def test_every_station_page_of_a_clean_snapshot_takes_the_fast_path(
             detailed.append(file)
         real_csv(file, *args)
 
-    real_csv = compare_tables.check_csv
+    def compare_table(conn: Any, file: str, table: str, *args: Any) -> None:
+        if table == "protocol_lines":
+            detailed.append(f"{file} › {table}")
+        real_table(conn, file, table, *args)
+
+    real_csv, real_table = compare_tables.check_csv, compare_tables._compare_table
     monkeypatch.setattr(compare_html, "_check_station_html", check)
     monkeypatch.setattr(compare_tables, "check_csv", check_csv)
+    monkeypatch.setattr(compare_tables, "_compare_table", compare_table)
     code, msgs = _verify(tmp_path, mini_pub.out)
     assert (code, msgs) == (0, [])
     assert detailed == []

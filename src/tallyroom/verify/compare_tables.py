@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,8 @@ from tallyroom.verify.expected import (
     RowKey,
     StationKey,
     area_level,
-    figures_of,
-    turnout_of,
+    figure_values,
+    turnout_of_values,
 )
 from tallyroom.verify.report import Tally
 
@@ -526,6 +527,12 @@ def _compare_table(
                 out.fail("sqlite", file, where(k), "row is missing")
 
 
+def _picker(order: list[int]) -> Callable[[list[int]], tuple[int, ...]]:
+    """The values at ``order`` of a list, as a tuple (``itemgetter`` gives a lone value bare)."""
+    get = itemgetter(*order)
+    return get if len(order) != 1 else (lambda values: (get(values),))
+
+
 def _lines_match(conn: sqlite3.Connection, ex: Expected) -> bool:
     """Whether ``protocol_lines`` holds exactly the counts in force, asked of SQLite a protocol
     at a time: its lines joined in key order, which a scan of the table's primary key gives
@@ -535,7 +542,7 @@ def _lines_match(conn: sqlite3.Connection, ex: Expected) -> bool:
     rows come in another order, returns False and the table is compared row by row, which
     names each difference."""
     in_force, forms = ex.in_force, ex.election.contests
-    cuts: dict[int, tuple[list[int], list[str]]] = {}
+    cuts: dict[int, tuple[Callable[[list[int]], tuple[int, ...]], str, int]] = {}
     try:
         cur = conn.execute(
             "SELECT contest, count_kind, station, count(*), sum(typeof(value) != 'integer'), "
@@ -552,12 +559,11 @@ def _lines_match(conn: sqlite3.Connection, ex: Expected) -> bool:
                 if cut is None:
                     ids = forms[p.contest].line_ids
                     order = sorted(range(len(ids)), key=ids.__getitem__)
-                    cut = cuts[p.contest] = (order, [ids[i] + "=" for i in order])
-                order, names = cut
-                if n != len(order):
-                    return False
-                counts = p.counts
-                if joined != ",".join([name + str(counts[i]) for i, name in zip(order, names, strict=True)]):
+                    # "line=%d,…" in the lines' order: one formatting per protocol.
+                    template = ",".join(ids[i].replace("%", "%%") + "=%d" for i in order)
+                    cut = cuts[p.contest] = (_picker(order), template, len(order))
+                pick, template, width = cut
+                if n != width or joined != template % pick(p.counts):
                     return False
                 seen += 1
     except sqlite3.Error:
@@ -636,14 +642,8 @@ def _check_sqlite(
     # worker may hold none of them, and 400,000 took 7 s to build.
     protocols = {}
     for (cid, sid, kind), p in ex.in_force.items():
-        fig = figures_of(e.contests[p.contest], p.counts)
-        protocols[(cid, kind, sid)] = (
-            p.index,
-            p.leaf.hex(),
-            p.body_sha256,
-            *(fig[f] for f in FIGURES),
-            turnout_of(fig),
-        )
+        figs = figure_values(e.contests[p.contest], p.counts)
+        protocols[(cid, kind, sid)] = (p.index, p.leaf.hex(), p.body_sha256, *figs, turnout_of_values(figs))
     _compare_table(
         conn,
         file,

@@ -61,15 +61,35 @@ _FIGURES = tuple((f, Figure(f)) for f in FIGURES)
 
 
 def figures_of(contest: CompiledContest, counts: list[int]) -> dict[str, int | None]:
-    return {f: contest.figure(fig, counts) for f, fig in _FIGURES}
+    return dict(zip(FIGURES, figure_values(contest, counts), strict=True))
+
+
+#: Each contest's figure expressions in the order of :data:`FIGURES` (None: the form has no
+#: such figure), by ``id(contest)`` (with the contest, so that the id cannot be reused).
+_FIGURE_FNS: dict[int, tuple[CompiledContest, tuple[Any, ...]]] = {}
+
+
+def figure_values(contest: CompiledContest, counts: list[int]) -> tuple[int | None, ...]:
+    """The §6.4 figures of a protocol or total, in the order of :data:`FIGURES`."""
+    got = _FIGURE_FNS.get(id(contest))
+    if got is None or got[0] is not contest:
+        if len(_FIGURE_FNS) > 10_000:
+            _FIGURE_FNS.clear()
+        got = _FIGURE_FNS[id(contest)] = (contest, tuple(contest.figures.get(fig) for _f, fig in _FIGURES))
+    return tuple([None if fn is None else fn(counts) for fn in got[1]])
+
+
+def turnout_of_values(figures: tuple[int | None, ...]) -> str | None:
+    """:func:`turnout_of` for :func:`figure_values`."""
+    registered, took_part, ballots_cast = figures[0], figures[1], figures[2]
+    num = took_part if took_part is not None else ballots_cast
+    return None if num is None or registered is None else percent(num, registered)
 
 
 def turnout_of(fig: Mapping[str, int | None]) -> str | None:
     """§6.5: voters who took part (or, on a form without that line, ballots cast) of the
     registered voters."""
-    num = fig["took_part"] if fig["took_part"] is not None else fig["ballots_cast"]
-    registered = fig["registered"]
-    return None if num is None or registered is None else percent(num, registered)
+    return turnout_of_values((fig["registered"], fig["took_part"], fig["ballots_cast"]))
 
 
 #: Each contest's choices as records name them, by ``id(contest)`` (with the contest, so that
@@ -214,9 +234,7 @@ def protocol_facts(contest: CompiledContest, p: InForce) -> ProtocolFacts:
     :class:`StationRows` would publish them (§6.5, §7.3)."""
     counts = p.counts
     start = contest.choice_start
-    figures = tuple([contest.figure(fig, counts) for _name, fig in _FIGURES])
-    registered, took_part, ballots_cast = figures[0], figures[1], figures[2]
-    turnout_num = took_part if took_part is not None else ballots_cast
+    figures = figure_values(contest, counts)
     base = contest.figure(contest.contest.percent_base, counts)
     votes = counts[start : start + len(_choices_of(contest))]
     return ProtocolFacts(
@@ -226,7 +244,7 @@ def protocol_facts(contest: CompiledContest, p: InForce) -> ProtocolFacts:
         p.body_sha256,
         p.envelope,
         figures,
-        None if turnout_num is None or registered is None else percent(turnout_num, registered),
+        turnout_of_values(figures),
         str(contest.contest.percent_base),
         base,
         counts[:start],
