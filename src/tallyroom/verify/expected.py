@@ -9,10 +9,10 @@ are the form's expressions; shares and turnout follow §6.5; seats follow §7.4 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from tallyroom.definition.compiled import CompiledContest, CompiledElection, name_in
 from tallyroom.definition.model import ContestKind, Figure
@@ -20,6 +20,7 @@ from tallyroom.tally.running import Tally, Totals
 from tallyroom.verify.ledger import InForce, Walk, protocol_event
 from tallyroom.verify.numbers import figure_words, percent
 
+T = TypeVar("T")
 RowKey = tuple[str, str, str]  # (contest, area, count kind)
 StationKey = tuple[str, str, str]  # (contest, station, count kind)
 Row = dict[str, Any]
@@ -65,18 +66,14 @@ def figures_of(contest: CompiledContest, counts: list[int]) -> dict[str, int | N
 
 
 #: Each contest's figure expressions in the order of :data:`FIGURES` (None: the form has no
-#: such figure), by ``id(contest)`` (with the contest, so that the id cannot be reused).
+#: such figure).
 _FIGURE_FNS: dict[int, tuple[CompiledContest, tuple[Any, ...]]] = {}
 
 
 def figure_values(contest: CompiledContest, counts: list[int]) -> tuple[int | None, ...]:
     """The §6.4 figures of a protocol or total, in the order of :data:`FIGURES`."""
-    got = _FIGURE_FNS.get(id(contest))
-    if got is None or got[0] is not contest:
-        if len(_FIGURE_FNS) > 10_000:
-            _FIGURE_FNS.clear()
-        got = _FIGURE_FNS[id(contest)] = (contest, tuple(contest.figures.get(fig) for _f, fig in _FIGURES))
-    return tuple([None if fn is None else fn(counts) for fn in got[1]])
+    fns = _per_contest(_FIGURE_FNS, contest, lambda c: tuple(c.figures.get(fig) for _f, fig in _FIGURES))
+    return tuple([None if fn is None else fn(counts) for fn in fns])
 
 
 def turnout_of_values(figures: tuple[int | None, ...]) -> str | None:
@@ -92,21 +89,32 @@ def turnout_of(fig: Mapping[str, int | None]) -> str | None:
     return turnout_of_values((fig["registered"], fig["took_part"], fig["ballots_cast"]))
 
 
-#: Each contest's choices as records name them, by ``id(contest)`` (with the contest, so that
-#: the id cannot be reused): a station record is built 400,000 times at 100,000 stations.
+def _per_contest(
+    cache: dict[int, tuple[CompiledContest, T]],
+    contest: CompiledContest,
+    make: Callable[[CompiledContest], T],
+) -> T:
+    """``make(contest)``, kept in ``cache`` by ``id(contest)`` beside the contest itself (so that
+    an id reused by another contest is not taken for it): what every protocol of a contest
+    shares is made once, not 400,000 times at 100,000 stations."""
+    got = cache.get(id(contest))
+    if got is None or got[0] is not contest:
+        if len(cache) > 10_000:
+            cache.clear()
+        got = cache[id(contest)] = (contest, make(contest))
+    return got[1]
+
+
+#: Each contest's choices as records name them (id, English name, against all).
 _CHOICES: dict[int, tuple[CompiledContest, tuple[tuple[str, str, bool], ...]]] = {}
 
 
 def _choices_of(contest: CompiledContest) -> tuple[tuple[str, str, bool], ...]:
-    got = _CHOICES.get(id(contest))
-    if got is None or got[0] is not contest:
-        if len(_CHOICES) > 10_000:
-            _CHOICES.clear()
-        got = _CHOICES[id(contest)] = (
-            contest,
-            tuple((ch.id, name_in(ch.name, "en"), ch.against_all) for ch in contest.contest.choices),
-        )
-    return got[1]
+    return _per_contest(
+        _CHOICES,
+        contest,
+        lambda c: tuple((ch.id, name_in(ch.name, "en"), ch.against_all) for ch in c.contest.choices),
+    )
 
 
 def build_row(
@@ -152,8 +160,8 @@ def build_row(
     }
 
 
-#: Each contest's rule checks when every rule holds, by ``id(contest)`` (with the contest): the
-#: same list for almost every protocol, so it is built once and shared (read only).
+#: Each contest's rule checks when every rule holds: the same list for almost every protocol,
+#: so it is built once and shared (read only).
 _ALL_HOLD: dict[int, tuple[CompiledContest, list[dict[str, Any]]]] = {}
 
 
@@ -161,12 +169,7 @@ def rule_checks(contest: CompiledContest, counts: list[int]) -> list[dict[str, A
     """Every control rule on a protocol: whether it holds and, when it does not, both sides
     (what pages show for a failed rule). The list is shared between protocols: read only."""
     if contest.all_rules_hold(counts):
-        got = _ALL_HOLD.get(id(contest))
-        if got is None or got[0] is not contest:
-            if len(_ALL_HOLD) > 10_000:
-                _ALL_HOLD.clear()
-            got = _ALL_HOLD[id(contest)] = (contest, _checks(contest, counts, every=True))
-        return got[1]
+        return _per_contest(_ALL_HOLD, contest, lambda c: _checks(c, counts, every=True))
     return _checks(contest, counts, every=False)
 
 
@@ -235,8 +238,10 @@ def protocol_facts(contest: CompiledContest, p: InForce) -> ProtocolFacts:
     counts = p.counts
     start = contest.choice_start
     figures = figure_values(contest, counts)
-    base = contest.figure(contest.contest.percent_base, counts)
-    votes = counts[start : start + len(_choices_of(contest))]
+    base_figure = str(contest.contest.percent_base)
+    # The base is one of the §6.4 figures (as in build_row, none if it were not).
+    base = figures[FIGURES.index(base_figure)] if base_figure in FIGURES else None
+    votes = counts[start:]  # the choices' lines close the vector (CompiledContest)
     return ProtocolFacts(
         p.index,
         p.count_kind == str(contest.official_count),
@@ -245,7 +250,7 @@ def protocol_facts(contest: CompiledContest, p: InForce) -> ProtocolFacts:
         p.envelope,
         figures,
         turnout_of_values(figures),
-        str(contest.contest.percent_base),
+        base_figure,
         base,
         counts[:start],
         votes,
