@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tallyroom.ledger.entry import EntryError, EntryKind, decode_entry, encode_entry
+from tallyroom.ledger.entry import EntryError, EntryKind, decode_entry, encode_entry, entry_kind
 from tallyroom.ledger.merkle import leaf_hash
 
 
@@ -35,6 +35,7 @@ def test_roundtrip_keeps_payload_bytes(kind: EntryKind, payload: bytes) -> None:
     got_kind, got_payload = decode_entry(data)
     assert got_kind is kind
     assert got_payload == payload
+    assert entry_kind(data) is kind
 
 
 def test_kind_is_bound_into_the_leaf_hash() -> None:
@@ -61,6 +62,8 @@ def test_kind_is_bound_into_the_leaf_hash() -> None:
 def test_malformed_entries(data: bytes, message: str) -> None:
     with pytest.raises(EntryError, match=message):
         decode_entry(data)
+    with pytest.raises(EntryError, match=message):
+        entry_kind(data)
 
 
 def test_encode_rejects_unknown_kind_and_non_bytes() -> None:

@@ -482,6 +482,40 @@ def test_an_entry_removed_from_the_ledger(pub_copy: Path, tmp_path: Path) -> Non
     )
 
 
+@pytest.mark.parametrize("data", ["!", " ", "=", "A"])
+def test_an_entry_whose_data_is_not_standard_base64(pub_copy: Path, tmp_path: Path, data: str) -> None:
+    """A character outside the alphabet, a space, a misplaced or missing pad: the line is named
+    and its field given, and nothing is read from it (docs/bulletin.md §3)."""
+    snap = current(pub_copy)
+    rel, lines = _entries(snap)
+    entry = json.loads(lines[7])
+    entry["data"] = entry["data"][:8] + data + entry["data"][8:]
+    lines[7] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+    rewrite(snap, rel, ("\n".join(lines) + "\n").encode())
+    result, report = report_of(tmp_path, str(pub_copy))
+    assert result.exit_code == 1
+    msgs = messages(report)
+    assert msgs[0].startswith(f"{rel} › line 8: None | None | not a ledger entry line: "), msgs[:3]
+    assert "base64" in msgs[0] and "$.data" in msgs[0], msgs[0]
+    assert msgs[1].startswith(f"{rel} › line 9: index: 8 | 7 | "), msgs[:3]
+
+
+def test_an_entry_listed_under_another_kind(pub_copy: Path, tmp_path: Path) -> None:
+    """The kind beside an entry in the bulletin must be the one its own header names."""
+    snap = current(pub_copy)
+    rel, lines = _entries(snap)
+    entry = json.loads(lines[7])
+    assert entry["kind"] == "protocol"
+    entry["kind"] = "annulment"
+    lines[7] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+    rewrite(snap, rel, ("\n".join(lines) + "\n").encode())
+    result, report = report_of(tmp_path, str(pub_copy))
+    assert result.exit_code == 1
+    msgs = messages(report)
+    why = "the kind in the entry's own header line"
+    assert f'{rel} › line 8 (entry 7): kind: "annulment" | "protocol" | {why}' in msgs, msgs[:3]
+
+
 def test_an_entry_s_bytes_changed(pub_copy: Path, tmp_path: Path) -> None:
     snap = current(pub_copy)
     rel, lines = _entries(snap)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["HEADER_PREFIX", "EntryError", "EntryKind", "decode_entry", "encode_entry"]
+__all__ = ["HEADER_PREFIX", "EntryError", "EntryKind", "decode_entry", "encode_entry", "entry_kind"]
 
 HEADER_PREFIX = b"tallyroom-entry/1 "
 # Longest kind plus slack: bounds the header search so a huge payload without a newline
@@ -51,8 +51,13 @@ def encode_entry(kind: EntryKind | str, payload: bytes) -> bytes:
     return HEADER_PREFIX + kind.value.encode() + b"\n" + payload
 
 
-def decode_entry(data: bytes) -> tuple[EntryKind, bytes]:
-    """Split stored entry bytes into kind and payload; :class:`EntryError` if malformed."""
+#: Each kind by its name as a header writes it (a lookup, not the enum's constructor: the
+#: verifier reads the header of every entry of a ledger).
+_KIND_OF = {k.value.encode(): k for k in EntryKind}
+
+
+def _header(data: bytes) -> tuple[EntryKind, int]:
+    """The kind an entry's header names, and where its newline is."""
     if not data.startswith(HEADER_PREFIX):
         raise EntryError(
             f"entry must start with {HEADER_PREFIX.decode()!r}, got {bytes(data[:24])!r}"
@@ -60,9 +65,20 @@ def decode_entry(data: bytes) -> tuple[EntryKind, bytes]:
     end = data.find(b"\n", len(HEADER_PREFIX), _MAX_HEADER + 1)
     if end < 0:
         raise EntryError("entry header line is missing its newline or is too long")
-    name = data[len(HEADER_PREFIX) : end]
-    try:
-        kind = EntryKind(name.decode("ascii"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise EntryError(f"unknown entry kind {bytes(name)!r}") from exc
+    name = bytes(data[len(HEADER_PREFIX) : end])
+    kind = _KIND_OF.get(name)
+    if kind is None:
+        raise EntryError(f"unknown entry kind {name!r}")
+    return kind, end
+
+
+def decode_entry(data: bytes) -> tuple[EntryKind, bytes]:
+    """Split stored entry bytes into kind and payload; :class:`EntryError` if malformed."""
+    kind, end = _header(data)
     return kind, data[end + 1 :]
+
+
+def entry_kind(data: bytes) -> EntryKind:
+    """The kind of stored entry bytes (their payload is not copied); :class:`EntryError` if
+    the header is malformed."""
+    return _header(data)[0]
