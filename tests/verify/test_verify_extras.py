@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from tamper import copy_publish, edit_json
-from verify_support import Pub, build_russia, free_port, stop, wait_http
+from verify_support import Pub, free_port, stop, wait_http
 
 from tallyroom.cli import main
 
@@ -412,15 +412,6 @@ def test_a_russia_2016_import_verifies(russia_pub: Pub) -> None:
     result = CliRunner().invoke(main, ["verify", str(russia_pub.out), "--workers", "2"])
     assert result.exit_code == 0, result.output
     assert SUMMARY.match(last(result)).group(1) == "0"  # type: ignore[union-attr]
-
-
-@pytest.mark.slow
-def test_the_whole_russia_2016_import_verifies(tmp_path: Path) -> None:
-    """All 96,871 stations (Shpilkin's file), published in English only to keep it to minutes."""
-    pub = build_russia(tmp_path, None, ("en",))
-    result = CliRunner().invoke(main, ["verify", str(pub.out), "--workers", "2"])
-    assert result.exit_code == 0, result.output
-    assert "against 96,871 signed protocols: 0 mismatches" in last(result)
 
 
 def test_the_verifier_s_walk_agrees_with_tally_rebuild(mini_pub: Pub) -> None:
