@@ -5,6 +5,7 @@ shares summed to more than 150% — is injected and must never be published."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 from pathlib import Path
@@ -92,6 +93,27 @@ def test_the_2021_double_count_is_refused(tmp_path: Path) -> None:
     assert "shares-le-100" in text  # Σ votes > voters who took part: shares over 100%
     assert "children-sum-to-parent party-list / kg / machine" in text
     assert "choices-le-valid" in text
+
+
+def test_a_refusal_while_the_page_workers_render_leaves_nothing(tmp_path: Path) -> None:
+    """The gate of a first (full) snapshot runs while forked workers already render its pages
+    into the staging folder: refused, the workers are stopped and everything they wrote goes
+    with the folder; nothing is signed or published, and the next good build is snapshot 1."""
+    store, key = make_store(tmp_path, machine=None, hand=0)
+    out = tmp_path / "pub"
+    cps_before = len(store.checkpoints())
+    size_before = store.head().size
+    outcome = Publisher(store, out, key, display_hook=double_count_2021, workers=2).publish()  # type: ignore[arg-type]
+    assert outcome.status == "refused"
+    steps = list(outcome.timings)
+    assert "start-pages" in steps and steps.index("start-pages") < steps.index("gate"), steps
+    assert "checkpoint" not in steps
+    assert multiprocessing.active_children() == []
+    assert current_snapshot(out) is None and not (out / "current").exists()
+    assert list((out / "snapshots").iterdir()) == []
+    assert len(store.checkpoints()) == cps_before and store.head().size == size_before
+    ok = Publisher(store, out, key, workers=2).publish()
+    assert ok.status == "published" and ok.snapshot == 1 and current_snapshot(out) == 1
 
 
 def test_a_region_that_does_not_add_up_is_refused(tmp_path: Path) -> None:

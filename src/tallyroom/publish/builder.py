@@ -7,20 +7,22 @@ Order of work for one snapshot (``Publisher.publish``):
 2. read the ledger prefix of that size and recompute the tally from its bytes alone (a
    long-running publisher reads and folds in only the entries it has not seen, see
    :class:`~tallyroom.publish.ledger_view.LedgerCache` and :func:`.gate.recompute_from`);
-3. run the display step (:mod:`.results`) and the gate (:mod:`.gate`); on any failure record
-   the refusal (``status.json``, ``refusals/``) and stop: ``current`` keeps pointing at the
-   previous snapshot;
-4. sign a checkpoint over exactly that prefix (size and root), so the snapshot carries the
+3. run the display step (:mod:`.results`) and plan the pages;
+4. run the gate (:mod:`.gate`) — once the page workers of a small election are started, so
+   that they render into the staging folder while it checks; on any failure remove the
+   staging folder with all it holds, record the refusal (``status.json``, ``refusals/``) and
+   stop: ``current`` keeps pointing at the previous snapshot;
+5. sign a checkpoint over exactly that prefix (size and root), so the snapshot carries the
    checkpoint that certifies its numbers;
-5. write every file into ``snapshots/.staging-N``: pages and their JSON (only changed pages are
+6. write every file into ``snapshots/.staging-N``: pages and their JSON (only changed pages are
    rendered, by forked workers when there are many, while this process writes the exports;
    unchanged files are hard-linked from snapshot N-1, or were linked ahead of time by
    prestaging), exports, the bulletin;
-6. read the written results back and compare them with the gate-checked rows;
-7. rename the staging folder to ``snapshots/N`` (atomic), then swap ``current`` (a symlink
+7. read the written results back and compare them with the gate-checked rows;
+8. rename the staging folder to ``snapshots/N`` (atomic), then swap ``current`` (a symlink
    replaced by ``rename(2)``, atomic) and rewrite ``current.json``; a reader sees the old or the
    new snapshot, never a mixture;
-8. log the snapshot in the ledger (entry kind ``snapshot``: its number, size, root and the
+9. log the snapshot in the ledger (entry kind ``snapshot``: its number, size, root and the
    SHA-256 of its manifest), so the next checkpoint commits to what was published.
 
 See docs/decisions/0005-publish-snapshots.md for the choices, docs/bulletin.md for the files.
@@ -94,6 +96,14 @@ CHANGES_LISTED = 500
 IMAGE_LOOKUPS = 2000
 #: Intake journal ids read again each snapshot on PostgreSQL (see JournalTally).
 JOURNAL_WINDOW = 20000
+
+
+class _Refused(Exception):
+    """The gate refused the snapshot being built (raised from inside the build)."""
+
+    def __init__(self, report: gate_mod.GateReport) -> None:
+        super().__init__("refused by the publish gate")
+        self.report = report
 
 
 class PublishError(RuntimeError):
@@ -535,26 +545,37 @@ class Publisher:
         previous = None
         if prev_state is not None and prev_state.root:
             previous = (prev_state.ledger_size, bytes.fromhex(prev_state.root))
-        report = gate_mod.check(
-            election,
-            prefix,
-            root,
-            results,
-            running,
-            rebuilt,
-            self._gate_memo,
-            entries=entries,
-            previous=previous,
-        )
-        lap("gate")
-        if not report.ok:
+        passed: list[gate_mod.GateReport] = []
+
+        def gate() -> bytes:
+            report = gate_mod.check(
+                election,
+                prefix,
+                root,
+                results,
+                running,
+                rebuilt,
+                self._gate_memo,
+                entries=entries,
+                previous=previous,
+            )
+            lap("gate")
+            if not report.ok:
+                raise _Refused(report)
+            passed.append(report)
+            note = self._sign(size, root)
+            lap("checkpoint")
+            return note
+
+        try:
+            outcome = self._build(
+                number, prev_number, prev_state, prev_files, election, prefix, results, gate, timings, lap
+            )
+        except _Refused as refused:
             self._gate_memo.forget()
-            return self._refuse(number, size, report, t0)
-        note = self._sign(size, root)
-        lap("checkpoint")
-        outcome = self._build(
-            number, prev_number, prev_state, prev_files, election, prefix, results, note, timings, lap
-        )
+            self._forget_build_memos()
+            return self._refuse(number, size, refused.report, t0, timings)
+        report = passed[0]
         self._gate_memo.commit()
         outcome.checked_numbers = report.checked_numbers
         outcome.seconds = time.perf_counter() - t0
@@ -562,6 +583,15 @@ class Publisher:
         if self.prestage:
             self._start_prestage(number)
         return outcome
+
+    def _forget_build_memos(self) -> None:
+        """Drop what the planning of a refused snapshot remembered (digests of its records,
+        rows and station extras): they were computed from results the gate did not accept."""
+        self._station_digest = {}
+        self._station_seen = {}
+        self._row_digest = {}
+        self._seats = {}
+        self._extras = None
 
     def _has_news(self, prev_size: int, size: int) -> bool:
         if size < prev_size:
@@ -608,8 +638,17 @@ class Publisher:
 
     # -- refusals ----------------------------------------------------------------------------
 
-    def _refuse(self, number: int, size: int, report: gate_mod.GateReport, t0: float) -> Outcome:
-        outcome = Outcome("refused", None, size, time.perf_counter() - t0, list(report.failures))
+    def _refuse(
+        self,
+        number: int,
+        size: int,
+        report: gate_mod.GateReport,
+        t0: float,
+        timings: dict[str, float] | None = None,
+    ) -> Outcome:
+        outcome = Outcome(
+            "refused", None, size, time.perf_counter() - t0, list(report.failures), timings=timings or {}
+        )
         record = {
             "format": "tallyroom-refusal/1",
             "refused_at": utc_iso(self.clock()),
@@ -645,7 +684,7 @@ class Publisher:
         election: CompiledElection,
         prefix: LedgerPrefix,
         results: Results,
-        note: bytes,
+        gate: Callable[[], bytes],
         timings: dict[str, float],
         lap: Callable[[str], None],
     ) -> Outcome:
@@ -679,7 +718,7 @@ class Publisher:
                 election,
                 prefix,
                 results,
-                note,
+                gate,
                 lap,
             )
             w.finish()
@@ -880,7 +919,7 @@ class Publisher:
         election: CompiledElection,
         prefix: LedgerPrefix,
         results: Results,
-        note: bytes,
+        gate: Callable[[], bytes],
         lap: Callable[[str], None],
     ) -> tuple[Outcome, State]:
         root_hex = prefix.root().hex()
@@ -973,7 +1012,7 @@ class Publisher:
                 election,
                 prefix,
                 results,
-                note,
+                gate,
                 lap,
                 site,
                 seats,
@@ -1002,7 +1041,7 @@ class Publisher:
         election: CompiledElection,
         prefix: LedgerPrefix,
         results: Results,
-        note: bytes,
+        gate: Callable[[], bytes],
         lap: Callable[[str], None],
         site: Site,
         seats: dict[tuple[str, str], dict[str, Any]],
@@ -1024,6 +1063,9 @@ class Publisher:
             # the exports below are written (Rendering.start).
             render.start()
             lap("start-pages")
+        # -- the gate: only now, so that the workers render while it checks (a refusal raises,
+        # and the caller removes this staging folder with whatever was written into it) --------
+        note = gate()
         # -- the bulletin ------------------------------------------------------------------
         w.write("checkpoint.txt", note)
         chunks = bulletin.write(
