@@ -1058,9 +1058,17 @@ class Publisher:
         downloads page, the read-back and the manifest."""
         root_hex = snapshot["root"]
         extras, extras_state, image_state = station_extras or (StationExtras(), {}, {})
+        db_rel = "data/tallyroom.sqlite"
+        prev_db = prev_dir / db_rel if prev_dir is not None else None
+        whole_db = prev_db is None or prev_state is None or not prev_db.exists()
         if render.inherits:
             # The workers read the records they inherit: they may start now and render while
-            # the exports below are written (Rendering.start).
+            # the exports below are written (Rendering.start). A new SQLite download is
+            # written beside them too: this process's own work is then the longest.
+            if whole_db:
+                render.beside(
+                    db_rel, sqlite_export.build_file, election, results, snapshot, w.path_for(db_rel)
+                )
             render.start()
             lap("start-pages")
         # -- the gate: only now, so that the workers render while it checks (a refusal raises,
@@ -1132,8 +1140,10 @@ class Publisher:
         self._station_layouts = None if hooked else (number, layouts)
         lap("export-stations")
         old_rows = prev_state.rows if prev_state else {}
-        prev_db = prev_dir / "data/tallyroom.sqlite" if prev_dir is not None else None
-        if prev_db is not None and prev_db.exists() and prev_state is not None:
+        if render.has_beside(db_rel):
+            render.wait_beside(db_rel)
+        elif not whole_db:
+            assert prev_db is not None and prev_state is not None
             changed_rows = [
                 _split3(k)
                 for k in set(row_state) | set(old_rows)
@@ -1142,18 +1152,18 @@ class Publisher:
             changed_stations = [_split3(k) for k in moved]
             sqlite_export.update_file(
                 prev_db,
-                w.path_for("data/tallyroom.sqlite"),
+                w.path_for(db_rel),
                 results,
                 snapshot,
                 changed_rows,
                 changed_stations,
             )
         else:
-            sqlite_export.build_file(election, results, snapshot, w.path_for("data/tallyroom.sqlite"))
+            sqlite_export.build_file(election, results, snapshot, w.path_for(db_rel))
         if render.forks:
-            w.adopt("data/tallyroom.sqlite")
+            w.adopt(db_rel)
         else:  # nothing is forked while the writer's thread hashes and compresses it
-            w.adopt_later("data/tallyroom.sqlite")
+            w.adopt_later(db_rel)
         lap("export-sqlite")
         # -- pages: rendered by forked workers from here on. Everything above reads the station
         # records; nothing below does until the workers are done (see Rendering.start), unless
@@ -1506,6 +1516,7 @@ class Rendering:
         self.results: Any = None
         self._payload: Any = None
         self.started = False
+        self._beside: dict[str, Any] = {}
 
     @property
     def inherits(self) -> bool:
@@ -1554,9 +1565,33 @@ class Rendering:
         self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
         self.results = [self.pool.submit(_render_chunk, t) for t in tasks]
 
+    def beside(self, name: str, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` in a process forked now, beside the page workers (see
+        :meth:`wait_beside`). Only where :attr:`inherits`: the process reads what it inherits,
+        and copies the memory pages it touches (tens of MB at the Kyrgyz size)."""
+        import multiprocessing
+
+        proc = multiprocessing.get_context("fork").Process(target=fn, args=args, daemon=True)
+        proc.start()
+        self._beside[name] = proc
+
+    def has_beside(self, name: str) -> bool:
+        return name in self._beside
+
+    def wait_beside(self, name: str) -> None:
+        """Wait for the process :meth:`beside` started under ``name``; raise if it failed."""
+        proc = self._beside.pop(name)
+        proc.join()
+        if proc.exitcode != 0:
+            raise PublishError(f"{name}: the process that wrote it failed (exit code {proc.exitcode})")
+
     def abort(self) -> None:
         """Stop the workers (the snapshot is being abandoned)."""
         global _WORKER
+        for proc in self._beside.values():
+            proc.kill()
+            proc.join()
+        self._beside.clear()
         if self.pool is not None:
             # Pages not yet started are dropped; those being rendered finish (a task is at most
             # CHUNK_MAX pages) before the caller removes the staging folder they write into.

@@ -34,6 +34,7 @@ from tallyroom.ledger.entry import EntryKind
 from tallyroom.publish.audit_view import AuditView
 from tallyroom.publish.ledger_view import LedgerPrefix, definition_bytes, protocol_entries
 from tallyroom.publish.results import (
+    _PERCENT_TEXT,
     ProtocolEntry,
     Results,
     Row,
@@ -52,6 +53,7 @@ from tallyroom.tally.invariants import (
     check_tally,
 )
 from tallyroom.tally.rebuild import RebuildError, Rebuilt, rebuild
+from tallyroom.tally.record import Choice
 from tallyroom.tally.report import ChoiceResult, TallyRow, percent
 from tallyroom.tally.running import Tally, TallyKey, Totals
 
@@ -333,6 +335,8 @@ def check(
         if rkey in unchanged:
             continue
         dirty_stations.add(rkey)
+        if record_passes(row):
+            continue
         for name, message in check_published_row(row):
             out.add(name, _where(rkey), message)
     if passed is None:
@@ -654,6 +658,60 @@ def check_published_row(row: Row) -> list[tuple[str, str]]:
         if lines.get(c["id"]) != c["votes"]:
             out.append(("choice-equals-line", f"{c['id']} {c['votes']:,} ≠ line {lines.get(c['id'])}"))
     return out
+
+
+def record_passes(row: Row) -> bool:
+    """True only if :func:`check_published_row` finds nothing wrong with ``row``, a station
+    record whose choices are :class:`~tallyroom.tally.record.Choice` structs: the same checks
+    (DESIGN invariants 1–6 on one row) without building a TallyRow or any message, about four
+    times faster. False whenever the row is not plainly right (a base of 0, a value that is not
+    an int, a choice that is not a struct): the caller then runs the full check, which names
+    what is wrong. A Hypothesis test holds the two to each other."""
+    try:
+        base_doc = row["percent_base"]
+        base = base_doc["value"]
+        if base.__class__ is not int or base <= 0 or row.get(base_doc["figure"], base) != base:
+            return False
+        _ = (row["contest"], row["count_kind"], row["invalid"])  # the full check reads them
+        valid, cast = row["valid"], row["ballots_cast"]
+        registered, took = row["registered"], row["took_part"]
+        for x in (valid, cast, registered, took):
+            if x is not None and x.__class__ is not int:
+                return False
+        lines = row["lines"]
+        total = hundredths = n = 0
+        twice = base * 2
+        for c in row["choices"]:
+            if c.__class__ is not Choice:
+                return False
+            v = c.votes
+            if v.__class__ is not int or v < 0 or lines.get(c.id) != v:
+                return False
+            q = (v * 20_000 + base) // twice
+            if q > 10_000 or c.percent != _PERCENT_TEXT[q]:
+                return False
+            total += v
+            hundredths += q
+            n += 1
+        if total > base or hundredths > 10_000 + (n + 1) // 2:
+            return False
+        if valid is not None and (total > valid or (cast is not None and valid > cast)):
+            return False
+        if registered is not None and (
+            (cast is not None and cast > registered) or (took is not None and took > registered)
+        ):
+            return False
+        reporting, expected = row["stations_reporting"], row["stations_expected"]
+        if reporting.__class__ is not int or expected.__class__ is not int or reporting > expected:
+            return False
+        turnout = took if took is not None else cast
+        if row["turnout_percent"] != percent(turnout or 0, registered or 0):
+            return False
+        return "stations_reporting_percent" not in row or row["stations_reporting_percent"] == percent(
+            reporting, expected
+        )
+    except (KeyError, TypeError, AttributeError):
+        return False
 
 
 def children_sum(
