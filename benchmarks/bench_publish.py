@@ -16,6 +16,7 @@ Measures, in one run:
                            example a `git worktree` of an earlier commit + /src), back to back
         [--stations N]     also time a full build of a generated N-station election
                            (tallyroom.simulate.large; 100,000 is issue 5's target)
+        [--work DIR]       build in DIR (removed at the end) instead of the temporary folder
 
 Builds run in child processes (the one measured imports its own tallyroom). Traffic goes to
 127.0.0.1 only and every load run is bounded in time.
@@ -43,7 +44,7 @@ sys.path.insert(0, str(REPO / "tests" / "publish"))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _machine import describe  # noqa: E402
+from _machine import describe, file_creation_us  # noqa: E402
 
 PATHS = ("/en/index.html", "/api/v1/results/index.json")
 
@@ -203,13 +204,18 @@ def measure_large(folder: Path, stations: int) -> dict[str, Any]:
     }
 
 
-def _child(what: str, arg: int, src: str | None) -> dict[str, Any]:
-    """Run one measurement in a fresh process (importing tallyroom from ``src`` if given)."""
+def _child(what: str, arg: int, src: str | None, work: Path) -> dict[str, Any]:
+    """Run one measurement in a fresh process (importing tallyroom from ``src`` if given), in
+    a new folder under ``work`` that stays until the whole run is over: files removed in the
+    middle of a run would make the next measurement's files slower to create
+    (:func:`_machine.file_creation_us`)."""
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    folder = Path(tempfile.mkdtemp(prefix=f"{what}-", dir=work))
+    probe = file_creation_us(folder)
     done = subprocess.run(
-        [sys.executable, __file__, "--_measure", what, str(arg)],
+        [sys.executable, __file__, "--_measure", what, str(arg), str(folder)],
         env=env,
         capture_output=True,
         text=True,
@@ -218,6 +224,7 @@ def _child(what: str, arg: int, src: str | None) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"measurement {what} failed:\n{done.stdout}\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["file_creation_us"] = probe
     return result
 
 
@@ -228,7 +235,10 @@ def _round(d: dict[str, float] | None) -> str:
 
 
 def print_kg(label: str, r: dict[str, Any], rounds: int) -> None:
-    print(f"[{label}] load average {r['load_before']:.2f} -> {r['load_after']:.2f}")
+    print(
+        f"[{label}] load average {r['load_before']:.2f} -> {r['load_after']:.2f}; "
+        f"creating a file beside the output took {r['file_creation_us']:.0f} µs of CPU"
+    )
     for mode in ("linking", "prestage"):
         m = r.get(mode)
         if m is None:
@@ -340,26 +350,33 @@ def main() -> int:
     ap.add_argument("--no-serve", action="store_true")
     ap.add_argument("--baseline", metavar="SRC", help="also measure the builds with tallyroom from SRC")
     ap.add_argument("--stations", type=int, default=0, help="also time a full build of N stations")
-    ap.add_argument("--_measure", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--work", type=Path, help="folder for the builds (default: the system's temporary folder)"
+    )
+    ap.add_argument("--_measure", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._measure:
-        what, arg = args._measure[0], int(args._measure[1])
-        with tempfile.TemporaryDirectory() as tmp:
-            result = measure_kg(Path(tmp), arg) if what == "kg" else measure_large(Path(tmp), arg)
+        what, arg, folder = args._measure[0], int(args._measure[1]), Path(args._measure[2])
+        result = measure_kg(folder, arg) if what == "kg" else measure_large(folder, arg)
         print(json.dumps(result))
         return 0
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.2f}")
     runs = [("baseline", args.baseline), ("this tree", None)] if args.baseline else [("this tree", None)]
-    for label, src in runs:
-        print_kg(label, _child("kg", args.rounds, src), args.rounds)
-    if args.stations:
+    work = Path(tempfile.mkdtemp(prefix="tallyroom-bench-publish-", dir=args.work))
+    try:
         for label, src in runs:
-            r = _child("large", args.stations, src)
-            print(
-                f"[{label}] full build of {r['stations']:,} stations: {r['full_s']:.1f} s, "
-                f"CPU {r['cpu_s']:.1f} s "
-                f"({r['pages']:,} pages, {r['files']:,} files; load {r['load']:.2f}); {_round(r['steps'])}"
-            )
+            print_kg(label, _child("kg", args.rounds, src, work), args.rounds)
+        if args.stations:
+            for label, src in runs:
+                r = _child("large", args.stations, src, work)
+                print(
+                    f"[{label}] full build of {r['stations']:,} stations: {r['full_s']:.1f} s, "
+                    f"CPU {r['cpu_s']:.1f} s ({r['pages']:,} pages, {r['files']:,} files; load "
+                    f"{r['load']:.2f}; a file created in {r['file_creation_us']:.0f} µs); "
+                    f"{_round(r['steps'])}"
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if args.no_serve:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
