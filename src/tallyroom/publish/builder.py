@@ -932,6 +932,46 @@ class Publisher:
             "published_at": published_at,
             "definition_sha256": election.sha256,
         }
+        # A new SQLite download of a small election is written by a process forked now, so
+        # that the other core works while this one plans the pages (see _Beside).
+        beside = _Beside()
+        whole_db = prev_dir is None or prev_state is None or not (prev_dir / DB_REL).exists()
+        if whole_db and self.workers > 1 and BESIDE_MIN <= len(results.stations) < PAYLOAD_MIN_RECORDS:
+            beside.start(DB_REL, sqlite_export.build_file, election, results, snapshot, w.path_for(DB_REL))
+        try:
+            return self._plan_and_write(
+                w,
+                beside,
+                number,
+                snapshot,
+                prev_state,
+                prev_dir,
+                prev_files,
+                election,
+                prefix,
+                results,
+                gate,
+                lap,
+            )
+        except BaseException:
+            beside.kill()
+            raise
+
+    def _plan_and_write(
+        self,
+        w: SnapshotWriter,
+        beside: _Beside,
+        number: int,
+        snapshot: dict[str, Any],
+        prev_state: State | None,
+        prev_dir: Path | None,
+        prev_files: dict[str, FileInfo],
+        election: CompiledElection,
+        prefix: LedgerPrefix,
+        results: Results,
+        gate: Callable[[], bytes],
+        lap: Callable[[str], None],
+    ) -> tuple[Outcome, State]:
         # -- what changed ----------------------------------------------------------------
         row_state = self._row_state(results)
         station_state, leaves, station_digests = self._station_state(results, prev_state)
@@ -1004,6 +1044,7 @@ class Publisher:
             return self._write_rest(
                 w,
                 render,
+                beside,
                 number,
                 snapshot,
                 prev_state,
@@ -1033,6 +1074,7 @@ class Publisher:
         self,
         w: SnapshotWriter,
         render: Rendering,
+        beside: _Beside,
         number: int,
         snapshot: dict[str, Any],
         prev_state: State | None,
@@ -1058,17 +1100,12 @@ class Publisher:
         downloads page, the read-back and the manifest."""
         root_hex = snapshot["root"]
         extras, extras_state, image_state = station_extras or (StationExtras(), {}, {})
-        db_rel = "data/tallyroom.sqlite"
+        db_rel = DB_REL
         prev_db = prev_dir / db_rel if prev_dir is not None else None
         whole_db = prev_db is None or prev_state is None or not prev_db.exists()
         if render.inherits:
             # The workers read the records they inherit: they may start now and render while
-            # the exports below are written (Rendering.start). A new SQLite download is
-            # written beside them too: this process's own work is then the longest.
-            if whole_db:
-                render.beside(
-                    db_rel, sqlite_export.build_file, election, results, snapshot, w.path_for(db_rel)
-                )
+            # the exports below are written (Rendering.start).
             render.start()
             lap("start-pages")
         # -- the gate: only now, so that the workers render while it checks (a refusal raises,
@@ -1140,8 +1177,8 @@ class Publisher:
         self._station_layouts = None if hooked else (number, layouts)
         lap("export-stations")
         old_rows = prev_state.rows if prev_state else {}
-        if render.has_beside(db_rel):
-            render.wait_beside(db_rel)
+        if db_rel in beside:
+            beside.wait(db_rel)
         elif not whole_db:
             assert prev_db is not None and prev_state is not None
             changed_rows = [
@@ -1436,6 +1473,11 @@ CHUNK_RECORDS = 2000
 #: Kyrgyz-sized election's 10,000 records), and pickling and unpickling every record cost
 #: about 0.6 s of the full build's CPU.
 PAYLOAD_MIN_RECORDS = 40_000
+#: The SQLite download of a snapshot.
+DB_REL = "data/tallyroom.sqlite"
+#: From this many station records on (and below PAYLOAD_MIN_RECORDS), a new SQLite download
+#: is written by a forked process (:class:`_Beside`); a smaller one is not worth the fork.
+BESIDE_MIN = 1_000
 #: A task for a page worker: job indices, and where the station records those jobs read are
 #: in the payload file (offset, length; 0, 0 for none).
 _Task = tuple[list[int], int, int]
@@ -1487,6 +1529,41 @@ def _render_chunk(task: _Task) -> dict[str, FileInfo]:
     return w.files
 
 
+class _Beside:
+    """Files written by processes forked beside this one (at most one per file), while this
+    process goes on with the snapshot: only for a small election, whose records a forked
+    process may read (it copies the memory pages it touches: tens of MB at the Kyrgyz size,
+    see :class:`Rendering`)."""
+
+    def __init__(self) -> None:
+        self._procs: dict[str, Any] = {}
+
+    def start(self, rel: str, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)``, which writes ``rel``, in a process forked now."""
+        import multiprocessing
+
+        proc = multiprocessing.get_context("fork").Process(target=fn, args=args, daemon=True)
+        proc.start()
+        self._procs[rel] = proc
+
+    def __contains__(self, rel: str) -> bool:
+        return rel in self._procs
+
+    def wait(self, rel: str) -> None:
+        """Wait for the process that writes ``rel``; raise if it failed."""
+        proc = self._procs.pop(rel)
+        proc.join()
+        if proc.exitcode != 0:
+            raise PublishError(f"{rel}: the process that wrote it failed (exit code {proc.exitcode})")
+
+    def kill(self) -> None:
+        """Stop them all (the snapshot is being abandoned)."""
+        for proc in self._procs.values():
+            proc.kill()
+            proc.join()
+        self._procs.clear()
+
+
 class Rendering:
     """Pages to render: by ``workers`` forked processes from :meth:`start` on (when there are
     enough pages), or here in :meth:`finish`.
@@ -1516,7 +1593,6 @@ class Rendering:
         self.results: Any = None
         self._payload: Any = None
         self.started = False
-        self._beside: dict[str, Any] = {}
 
     @property
     def inherits(self) -> bool:
@@ -1565,33 +1641,9 @@ class Rendering:
         self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
         self.results = [self.pool.submit(_render_chunk, t) for t in tasks]
 
-    def beside(self, name: str, fn: Callable[..., None], *args: Any) -> None:
-        """Run ``fn(*args)`` in a process forked now, beside the page workers (see
-        :meth:`wait_beside`). Only where :attr:`inherits`: the process reads what it inherits,
-        and copies the memory pages it touches (tens of MB at the Kyrgyz size)."""
-        import multiprocessing
-
-        proc = multiprocessing.get_context("fork").Process(target=fn, args=args, daemon=True)
-        proc.start()
-        self._beside[name] = proc
-
-    def has_beside(self, name: str) -> bool:
-        return name in self._beside
-
-    def wait_beside(self, name: str) -> None:
-        """Wait for the process :meth:`beside` started under ``name``; raise if it failed."""
-        proc = self._beside.pop(name)
-        proc.join()
-        if proc.exitcode != 0:
-            raise PublishError(f"{name}: the process that wrote it failed (exit code {proc.exitcode})")
-
     def abort(self) -> None:
         """Stop the workers (the snapshot is being abandoned)."""
         global _WORKER
-        for proc in self._beside.values():
-            proc.kill()
-            proc.join()
-        self._beside.clear()
         if self.pool is not None:
             # Pages not yet started are dropped; those being rendered finish (a task is at most
             # CHUNK_MAX pages) before the caller removes the staging folder they write into.

@@ -11,6 +11,7 @@ import msgspec
 
 from tallyroom.definition.compiled import CompiledElection, name_in
 from tallyroom.publish.results import Results, Row
+from tallyroom.tally.record import Choice
 
 _enc = msgspec.json.Encoder(order="deterministic")
 
@@ -272,11 +273,22 @@ def station_csv_part(election: CompiledElection, row: Row) -> bytes:
             ),
         )
     )
-    lines = [
-        f"{head},{_field(c['id'])},{_field(c['name'])},{_field(c['votes'])},{_field(c['percent'])}\n"
-        for c in row["choices"]
-    ]
+    lines = []
+    for c in row["choices"]:
+        if c.__class__ is Choice:  # a record's own choices: fields read directly, cells kept
+            cells = _CHOICE_CELLS.get((c.id, c.name))
+            if cells is None:
+                cells = _CHOICE_CELLS[(c.id, c.name)] = f"{_field(c.id)},{_field(c.name)}"
+            lines.append(f"{head},{cells},{_field(c.votes)},{_field(c.percent)}\n")
+        else:
+            lines.append(
+                f"{head},{_field(c['id'])},{_field(c['name'])},{_field(c['votes'])},{_field(c['percent'])}\n"
+            )
     return "".join(lines).encode("utf-8")
+
+
+#: The id and name cells of each choice as written in a station CSV line.
+_CHOICE_CELLS: dict[tuple[str, str], str] = {}
 
 
 def stations_csv_from(parts: Iterable[bytes]) -> bytes:
