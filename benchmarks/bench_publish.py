@@ -168,8 +168,10 @@ def measure_large(folder: Path, stations: int) -> dict[str, Any]:
     definition = msgspec.json.decode(raw, type=Definition)
     db = folder / "big.db"
     key = Path(str(db) + ".commission-key")
-    # verify checks that the checkpoints are signed under the definition's origin
-    signing = create_key(key, definition.election.origin or "tallyroom/large")
+    # verify checks that the checkpoints are signed under the definition's origin (the name
+    # `tallyroom init` gives the key)
+    e = definition.election
+    signing = create_key(key, (e.origin or f"tallyroom/{e.id}").replace(" ", "_"))
     store = open_store(str(db))
     store.initialize(load_definition(raw, "definition.json"), signing.verify_key.encode())
     names = [*large.FORM_LINES, *(c.id for c in definition.contests[0].choices)]
