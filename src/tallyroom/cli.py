@@ -83,6 +83,19 @@ def main(ctx: click.Context, db: str) -> None:
     ctx.call_on_close(lambda: ctx.obj._store.close() if ctx.obj._store else None)
 
 
+def run() -> None:
+    """The ``tallyroom`` entry point: :func:`main`, then the end of the process without the
+    interpreter's teardown (:mod:`tallyroom.fastexit`). An exception click does not handle still
+    ends the process the usual way, with its traceback."""
+    from tallyroom.fastexit import exit_now
+
+    try:
+        main()
+    except SystemExit as exc:
+        exit_now(exc.code)
+    exit_now(0)
+
+
 def progress_bar(total: int | None, label: str) -> Progress:
     return Progress(
         TextColumn(label),
