@@ -598,9 +598,21 @@ def _subject(rel: str) -> tuple[str, str]:
     return ("~", rel)
 
 
+def _stored_as(manifest: Manifest, rel: str) -> list[str]:
+    """The names on disk of a listed file and its compressed copies."""
+    info = FileInfo.of(manifest.files.get(rel))
+    if info is None:
+        return [rel]
+    if info.encodings == [GZIP_ONLY]:
+        return [rel + ".gz"]
+    return [rel] + [rel + (".gz" if e == "gzip" else ".br") for e in info.encodings if e in ("gzip", "br")]
+
+
 def _task(rels: list[str]) -> Tally:
     assert _CTX is not None
     out = Tally()
+    if len(rels) > 1:
+        _CTX.snap.prefetch([name for rel in rels for name in _stored_as(_CTX.manifest, rel)])
     for rel in rels:
         try:
             _check_one(_CTX, rel, out)

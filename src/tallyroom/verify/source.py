@@ -99,9 +99,50 @@ class Snapshot(Protocol):
         """Every file present (folders only), to find files the manifest does not list."""
         ...
 
+    def prefetch(self, names: list[str]) -> None:
+        """Ask for these files (names on disk, compressed copies included) to be read ahead,
+        when they are not in memory yet; nothing for a site."""
+        ...
+
     def local_path(self, rel: str) -> Path | None:
         """A path on disk, when the file is local (SQLite opens it in place)."""
         ...
+
+
+def _cached(path: str) -> bool:
+    """Whether the start of the file is in the page cache (a read that may not wait for the
+    disk, ``RWF_NOWAIT``, succeeds); True where that cannot be asked."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT)
+        return True
+    except BlockingIOError:
+        return False
+    except (OSError, AttributeError):
+        return True
+    finally:
+        os.close(fd)
+
+
+def _read_ahead(paths: list[str]) -> None:
+    """Start the kernel reading these files (``posix_fadvise`` WILLNEED returns at once), so
+    that the disk works on many of them while they are checked one by one: verifying the
+    100,000-station night with nothing in the page cache spent a third of its time waiting for
+    its 405,625 small files to be read one at a time (docs/decisions/0016)."""
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # a missing file is reported when it is read
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        except (OSError, AttributeError):
+            pass
+        finally:
+            os.close(fd)
 
 
 def _read(path: str) -> bytes:
@@ -175,6 +216,11 @@ class DirSnapshot:
     def local_path(self, rel: str) -> Path | None:
         return self.root / rel
 
+    def prefetch(self, names: list[str]) -> None:
+        paths = [self._base + n for n in names]
+        if paths and not _cached(paths[0]):
+            _read_ahead(paths)
+
 
 def http_get(url: str, *, encoded: bool = True) -> tuple[bytes, str | None]:
     """GET ``url``; return (decoded body, content encoding served). Raises FileMissing on 404."""
@@ -233,6 +279,9 @@ class HttpSnapshot:
         return None
 
     def local_path(self, rel: str) -> Path | None:
+        return None
+
+    def prefetch(self, names: list[str]) -> None:
         return None
 
 
