@@ -4,17 +4,21 @@ shares summed to more than 150% — is injected and must never be published."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from publish_support import load, make_store, mini
 
 from tallyroom.cli import main
+from tallyroom.publish import builder
 from tallyroom.publish.builder import Publisher, current_snapshot
 from tallyroom.publish.results import Results
 from tallyroom.tally.report import percent
@@ -95,10 +99,14 @@ def test_the_2021_double_count_is_refused(tmp_path: Path) -> None:
     assert "choices-le-valid" in text
 
 
-def test_a_refusal_while_the_page_workers_render_leaves_nothing(tmp_path: Path) -> None:
+def test_a_refusal_while_the_page_workers_render_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The gate of a first (full) snapshot runs while forked workers already render its pages
-    into the staging folder: refused, the workers are stopped and everything they wrote goes
-    with the folder; nothing is signed or published, and the next good build is snapshot 1."""
+    and another process writes its SQLite download into the staging folder: refused, they are
+    stopped and everything they wrote goes with the folder; nothing is signed or published,
+    and the next good build is snapshot 1."""
+    monkeypatch.setattr(builder, "BESIDE_MIN", 1)  # the SQLite download beside, at this size too
     store, key = make_store(tmp_path, machine=None, hand=0)
     out = tmp_path / "pub"
     cps_before = len(store.checkpoints())
@@ -114,6 +122,12 @@ def test_a_refusal_while_the_page_workers_render_leaves_nothing(tmp_path: Path) 
     assert len(store.checkpoints()) == cps_before and store.head().size == size_before
     ok = Publisher(store, out, key, workers=2).publish()
     assert ok.status == "published" and ok.snapshot == 1 and current_snapshot(out) == 1
+    db = out / "current" / "data" / "tallyroom.sqlite"
+    listed = json.loads((out / "current" / "manifest.json").read_bytes())["files"]["data/tallyroom.sqlite"]
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == listed[0]
+    in_force = sum(1 for _ in store.active_protocols())
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM protocols").fetchone()[0] == in_force > 100
 
 
 def test_a_region_that_does_not_add_up_is_refused(tmp_path: Path) -> None:

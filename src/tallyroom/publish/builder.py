@@ -707,9 +707,11 @@ class Publisher:
         lap("stage")
         w = SnapshotWriter(stage, compress=self.compress, brotli=brotli_available(), present=present)
         w.previous, w.prev_files = prev_dir, prev_files
+        beside = _Beside()
         try:
             outcome, state = self._write_all(
                 w,
+                beside,
                 number,
                 prev_number,
                 prev_state,
@@ -723,6 +725,7 @@ class Publisher:
             )
             w.finish()
         except BaseException:
+            beside.kill()
             w.close()
             shutil.rmtree(stage, ignore_errors=True)
             raise
@@ -911,6 +914,7 @@ class Publisher:
     def _write_all(
         self,
         w: SnapshotWriter,
+        beside: _Beside,
         number: int,
         prev_number: int | None,
         prev_state: State | None,
@@ -933,45 +937,11 @@ class Publisher:
             "definition_sha256": election.sha256,
         }
         # A new SQLite download of a small election is written by a process forked now, so
-        # that the other core works while this one plans the pages (see _Beside).
-        beside = _Beside()
+        # that the other core works while this one plans the pages (see _Beside; the caller
+        # stops it if anything below fails).
         whole_db = prev_dir is None or prev_state is None or not (prev_dir / DB_REL).exists()
         if whole_db and self.workers > 1 and BESIDE_MIN <= len(results.stations) < PAYLOAD_MIN_RECORDS:
             beside.start(DB_REL, sqlite_export.build_file, election, results, snapshot, w.path_for(DB_REL))
-        try:
-            return self._plan_and_write(
-                w,
-                beside,
-                number,
-                snapshot,
-                prev_state,
-                prev_dir,
-                prev_files,
-                election,
-                prefix,
-                results,
-                gate,
-                lap,
-            )
-        except BaseException:
-            beside.kill()
-            raise
-
-    def _plan_and_write(
-        self,
-        w: SnapshotWriter,
-        beside: _Beside,
-        number: int,
-        snapshot: dict[str, Any],
-        prev_state: State | None,
-        prev_dir: Path | None,
-        prev_files: dict[str, FileInfo],
-        election: CompiledElection,
-        prefix: LedgerPrefix,
-        results: Results,
-        gate: Callable[[], bytes],
-        lap: Callable[[str], None],
-    ) -> tuple[Outcome, State]:
         # -- what changed ----------------------------------------------------------------
         row_state = self._row_state(results)
         station_state, leaves, station_digests = self._station_state(results, prev_state)
