@@ -40,12 +40,13 @@ def test_every_name_read_ahead_is_a_file_of_the_snapshot(mini_pub: Pub) -> None:
     assert _stored_as(manifest, station) == [station + ".gz"]  # stored only as its gzip copy
 
 
-def test_reading_ahead_skips_what_is_missing(tmp_path: Path) -> None:
+def test_reading_ahead_skips_what_is_missing_or_cannot_be_a_name(tmp_path: Path) -> None:
     there = tmp_path / "there"
     there.write_bytes(b"x" * 10_000)
-    _read_ahead([str(tmp_path / "missing"), str(there)])
+    bad = str(tmp_path / "bad\x00name")  # a manifest may list any text
+    _read_ahead([str(tmp_path / "missing"), bad, str(there)])
     assert there.read_bytes() == b"x" * 10_000
-    assert _cached(str(there))
+    assert _cached(str(there)) and _cached(bad)
 
 
 def test_a_verification_of_files_not_in_memory_finds_the_same(mini_pub: Pub) -> None:

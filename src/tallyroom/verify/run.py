@@ -43,6 +43,7 @@ from tallyroom.verify.bulletin import (
     parse_manifest,
     read_ledger,
     read_vkey,
+    safe_path,
     verify_note,
 )
 from tallyroom.verify.expected import Expected, compute
@@ -612,7 +613,8 @@ def _task(rels: list[str]) -> Tally:
     assert _CTX is not None
     out = Tally()
     if len(rels) > 1:
-        _CTX.snap.prefetch([name for rel in rels for name in _stored_as(_CTX.manifest, rel)])
+        names = (name for rel in rels if safe_path(rel) for name in _stored_as(_CTX.manifest, rel))
+        _CTX.snap.prefetch(list(names))
     for rel in rels:
         try:
             _check_one(_CTX, rel, out)

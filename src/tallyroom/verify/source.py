@@ -114,7 +114,7 @@ def _cached(path: str) -> bool:
     disk, ``RWF_NOWAIT``, succeeds); True where that cannot be asked."""
     try:
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a name with a NUL byte (a tampered manifest)
         return True
     try:
         os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT)
@@ -135,8 +135,8 @@ def _read_ahead(paths: list[str]) -> None:
     for path in paths:
         try:
             fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue  # a missing file is reported when it is read
+        except (OSError, ValueError):
+            continue  # a missing or unreadable file is reported when it is read
         try:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
         except (OSError, AttributeError):
