@@ -1070,9 +1070,6 @@ class Publisher:
         downloads page, the read-back and the manifest."""
         root_hex = snapshot["root"]
         extras, extras_state, image_state = station_extras or (StationExtras(), {}, {})
-        db_rel = DB_REL
-        prev_db = prev_dir / db_rel if prev_dir is not None else None
-        whole_db = prev_db is None or prev_state is None or not prev_db.exists()
         if render.inherits:
             # The workers read the records they inherit: they may start now and render while
             # the exports below are written (Rendering.start).
@@ -1147,10 +1144,10 @@ class Publisher:
         self._station_layouts = None if hooked else (number, layouts)
         lap("export-stations")
         old_rows = prev_state.rows if prev_state else {}
-        if db_rel in beside:
-            beside.wait(db_rel)
-        elif not whole_db:
-            assert prev_db is not None and prev_state is not None
+        prev_db = prev_dir / DB_REL if prev_dir is not None else None
+        if DB_REL in beside:  # a new download, started in _write_all
+            beside.wait(DB_REL)
+        elif prev_db is not None and prev_db.exists() and prev_state is not None:
             changed_rows = [
                 _split3(k)
                 for k in set(row_state) | set(old_rows)
@@ -1159,18 +1156,18 @@ class Publisher:
             changed_stations = [_split3(k) for k in moved]
             sqlite_export.update_file(
                 prev_db,
-                w.path_for(db_rel),
+                w.path_for(DB_REL),
                 results,
                 snapshot,
                 changed_rows,
                 changed_stations,
             )
         else:
-            sqlite_export.build_file(election, results, snapshot, w.path_for(db_rel))
+            sqlite_export.build_file(election, results, snapshot, w.path_for(DB_REL))
         if render.forks:
-            w.adopt(db_rel)
+            w.adopt(DB_REL)
         else:  # nothing is forked while the writer's thread hashes and compresses it
-            w.adopt_later(db_rel)
+            w.adopt_later(DB_REL)
         lap("export-sqlite")
         # -- pages: rendered by forked workers from here on. Everything above reads the station
         # records; nothing below does until the workers are done (see Rendering.start), unless
