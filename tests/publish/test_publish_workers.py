@@ -75,10 +75,33 @@ def test_pages_are_the_same_bytes_in_process_inherited_or_sent_to_the_workers(
     in_process = build("a", 1)
     inherited = build("b", 2)
     monkeypatch.setattr(builder, "PAYLOAD_MIN_RECORDS", 0)
+    monkeypatch.setattr(builder, "SHARE_MEMORY_FRACTION", 0.0)  # no room for copies
     sent = build("c", 2)
     assert len(in_process) > 200
     assert in_process == inherited
     assert in_process == sent
+
+
+def test_a_large_election_shares_the_records_only_while_the_copies_fit_in_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From PAYLOAD_MIN_RECORDS records on, forked processes read the records they inherit
+    only while one copy of this process's anonymous memory per forked process fits in the
+    allowed share of the memory available; without /proc to tell, they are sent copies."""
+    assert builder.may_share(builder.PAYLOAD_MIN_RECORDS - 1, 3)
+    monkeypatch.setattr(builder, "SHARE_MEMORY_FRACTION", 0.0)
+    assert builder.may_share(builder.PAYLOAD_MIN_RECORDS - 1, 3)  # small: always
+    assert not builder.may_share(builder.PAYLOAD_MIN_RECORDS, 3)
+    anon = builder._proc_kib("/proc/self/status", "RssAnon:")
+    available = builder._proc_kib("/proc/meminfo", "MemAvailable:")
+    assert anon is not None and available is not None and 0 < anon < available
+    # exactly at the limit for 3 processes: allowed for 3, not for 4
+    monkeypatch.setattr(builder, "_proc_kib", lambda path, field: 1000 if "status" in path else 6000)
+    monkeypatch.setattr(builder, "SHARE_MEMORY_FRACTION", 0.5)
+    assert builder.may_share(builder.PAYLOAD_MIN_RECORDS, 3)
+    assert not builder.may_share(builder.PAYLOAD_MIN_RECORDS, 4)
+    monkeypatch.setattr(builder, "_proc_kib", lambda path, field: None)
+    assert not builder.may_share(builder.PAYLOAD_MIN_RECORDS, 1)
 
 
 def test_a_worker_creates_its_files_folder_by_folder_and_waits_for_a_folder_another_holds(

@@ -936,11 +936,14 @@ class Publisher:
             "published_at": published_at,
             "definition_sha256": election.sha256,
         }
-        # A new SQLite download of a small election is written by a process forked now, so
-        # that the other core works while this one plans the pages (see _Beside; the caller
-        # stops it if anything below fails).
+        # Whether processes forked from here may read the station records they inherit: the
+        # page workers, and the one writing a new SQLite download (see may_share).
+        shares = may_share(len(results.stations), self.workers + 1)
+        # A new SQLite download is then written by a process forked now, so that the other
+        # core works while this one plans the pages (see _Beside; the caller stops it if
+        # anything below fails).
         whole_db = prev_dir is None or prev_state is None or not (prev_dir / DB_REL).exists()
-        if whole_db and self.workers > 1 and BESIDE_MIN <= len(results.stations) < PAYLOAD_MIN_RECORDS:
+        if whole_db and self.workers > 1 and len(results.stations) >= BESIDE_MIN and shares:
             beside.start(DB_REL, sqlite_export.build_file, election, results, snapshot, w.path_for(DB_REL))
         # -- what changed ----------------------------------------------------------------
         row_state = self._row_state(results)
@@ -1009,7 +1012,7 @@ class Publisher:
             todo.append(job)
         rendered = len(todo) + 1  # and the downloads page, made after the exports
         lap("plan-pages")
-        render = Rendering(site, w, todo, snapshot, self.workers, results)
+        render = Rendering(site, w, todo, snapshot, self.workers, results, shares)
         try:
             return self._write_rest(
                 w,
@@ -1442,9 +1445,49 @@ CHUNK_RECORDS = 2000
 PAYLOAD_MIN_RECORDS = 40_000
 #: The SQLite download of a snapshot.
 DB_REL = "data/tallyroom.sqlite"
-#: From this many station records on (and below PAYLOAD_MIN_RECORDS), a new SQLite download
-#: is written by a forked process (:class:`_Beside`); a smaller one is not worth the fork.
+#: From this many station records on (when forked processes may read them, see
+#: :func:`may_share`), a new SQLite download is written by a forked process
+#: (:class:`_Beside`); a smaller one is not worth the fork.
 BESIDE_MIN = 1_000
+#: From PAYLOAD_MIN_RECORDS records on, forked processes still read the records they inherit
+#: when the copies they may cause fit in this share of the memory the system has available.
+SHARE_MEMORY_FRACTION = 0.5
+
+
+def _proc_kib(path: str, field: str) -> int | None:
+    """A "<field> <n> kB" line of a /proc file, in KiB (None where there is no such file)."""
+    try:
+        with open(path, "rb") as fh:
+            for line in fh:
+                if line.startswith(field.encode()):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def may_share(records: int, processes: int) -> bool:
+    """Whether ``processes`` processes forked from this one may read the station records they
+    inherit instead of being sent copies (see :class:`Rendering`).
+
+    Reading a Python object writes its reference count, so each forked process that reads
+    the records copies the memory pages holding them, and so does this process when it reads
+    them after the fork: at worst one copy of this process's anonymous memory per forked
+    process (a page written by all but one of the processes sharing it is copied for each of
+    them, the last keeps the original). Below :data:`PAYLOAD_MIN_RECORDS` records that is tens
+    of MB and always allowed. From there on it is allowed while ``processes`` copies of this
+    process's anonymous memory (``RssAnon``) fit in :data:`SHARE_MEMORY_FRACTION` of what the
+    system has available (``MemAvailable``): 100,000 stations of one contest hold about 1.5
+    GB, and sharing saves pickling every record (4.3 s) and lets the exports that read them
+    run beside the workers; the 100,000-station Kyrgyz-shaped night (6.7 GB, three processes)
+    does not fit in 24 GB and keeps sending (docs/decisions/0005)."""
+    if records < PAYLOAD_MIN_RECORDS:
+        return True
+    anon = _proc_kib("/proc/self/status", "RssAnon:")
+    available = _proc_kib("/proc/meminfo", "MemAvailable:")
+    if anon is None or available is None:
+        return False
+    return anon * processes <= available * SHARE_MEMORY_FRACTION
 #: A task for a page worker: job indices, and where the station records those jobs read are
 #: in the payload file (offset, length; 0, 0 for none).
 _Task = tuple[list[int], int, int]
@@ -1538,11 +1581,12 @@ class Rendering:
     The workers are forked from this process and share its memory until either side writes
     to it — and reading a Python object writes its reference count. So that the memory of the
     station records is not copied, the workers of a large election (from
-    :data:`PAYLOAD_MIN_RECORDS` records) are sent the records their pages read (written to a
-    temporary file before they are forked, see :func:`_payloads`) instead of reading the
-    inherited ones, and this process reads no station record between :meth:`start` and
-    :meth:`finish`: with both, a full build of 20,000 Kyrgyz-shaped stations held 0.9 GB
-    more per worker (docs/decisions/0005).
+    :data:`PAYLOAD_MIN_RECORDS` records, unless the machine has room for the copies: see
+    :func:`may_share`) are sent the records their pages read (written to a temporary file
+    before they are forked, see :func:`_payloads`) instead of reading the inherited ones, and
+    this process reads no station record between :meth:`start` and :meth:`finish`: with both,
+    a full build of 20,000 Kyrgyz-shaped stations held 0.9 GB more per worker
+    (docs/decisions/0005).
     """
 
     def __init__(
@@ -1553,9 +1597,14 @@ class Rendering:
         snapshot: dict[str, Any],
         workers: int = 1,
         results: Results | None = None,
+        shares: bool | None = None,
     ) -> None:
         self.site, self.w, self.jobs, self.snapshot = site, w, jobs, snapshot
         self.workers, self.records_from = workers, results
+        #: Whether the workers read the records they inherit (see :func:`may_share`).
+        self.shares = (
+            shares if shares is not None else results is None or len(results.stations) < PAYLOAD_MIN_RECORDS
+        )
         self.pool: Any = None
         self.results: Any = None
         self._payload: Any = None
@@ -1567,8 +1616,7 @@ class Rendering:
         small election): this process may then read records while they run, at the cost of
         copying the memory pages it touches (tens of MB at the Kyrgyz size), and start them
         before the exports that read records, so that both cores work on the snapshot."""
-        sent = self.records_from
-        return self.forks and (sent is None or len(sent.stations) < PAYLOAD_MIN_RECORDS)
+        return self.forks and self.shares
 
     @property
     def forks(self) -> bool:
@@ -1597,7 +1645,7 @@ class Rendering:
         site.prepare()
         size = max(16, min(CHUNK_MAX, len(jobs) // (self.workers * 8)))
         sent = self.records_from
-        if sent is not None and len(sent.stations) < PAYLOAD_MIN_RECORDS:
+        if self.shares:
             sent = None  # the workers read the records they inherit
         self._payload, tasks = _payloads(site, jobs, size, sent, w.root.parent)
         _WORKER = (site, w.root, w.compress, w.brotli, self.snapshot, jobs, sent, self._payload)
