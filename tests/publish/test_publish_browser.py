@@ -253,3 +253,86 @@ def test_national_to_reconciliation(browser: object, site_url: str, published: P
     page.locator("table.recon-stations tbody tr th a").first.click()
     assert re.search(r"/en/station/[^/]+\.html$", page.url)
     ctx.close()
+
+
+#: For every element with text of its own: its text colour, the colour behind it (the first
+#: opaque background of it or an ancestor, the page's white if none), its font size and weight.
+_TEXT_COLOURS = """() => {
+  const out = [];
+  const rgba = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const behind = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] >= 1)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || seen.has(el) || !n.textContent.trim() || el.closest("svg")) continue;
+    seen.add(el);
+    const st = getComputedStyle(el);
+    if (st.display === "none" || st.visibility === "hidden" || !el.getClientRects().length) continue;
+    out.push({text: n.textContent.trim().slice(0, 40), tag: el.tagName, cls: el.className,
+              fg: rgba(st.color), bg: behind(el), size: parseFloat(st.fontSize),
+              weight: parseInt(st.fontWeight, 10)});
+  }
+  return out;
+}"""
+
+
+def _luminance(rgb: list[float]) -> float:
+    """Relative luminance of an sRGB colour (WCAG 2.2, "relative luminance")."""
+
+    def channel(v: float) -> float:
+        c = v / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(fg: list[float], bg: list[float]) -> float:
+    """WCAG 2.2 contrast ratio; a translucent text colour is first blended onto its background."""
+    if len(fg) == 4 and fg[3] < 1:
+        a = fg[3]
+        fg = [fg[i] * a + bg[i] * (1 - a) for i in range(3)]
+    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_every_text_meets_the_wcag_aa_contrast(browser: object, site_url: str) -> None:
+    """Every piece of text on every kind of page, as the browser draws it, has a contrast
+    ratio of at least 4.5:1 against what is behind it, or 3:1 for large text (WCAG 2.2,
+    success criterion 1.4.3): 24 px, or 18.66 px bold. Charts are SVG with text alternatives
+    beside them and are left out."""
+    ctx = browser.new_context(locale="en-US", viewport={"width": 1100, "height": 1400})  # type: ignore[attr-defined]
+    page = ctx.new_page()
+    page.goto(site_url + "/en/area/chui.html")
+    station = page.locator("table.stations tbody tr a").first.get_attribute("href")
+    pages = [
+        "/en/",
+        "/en/area/chui.html",
+        "/en/area/smd-01.html",
+        f"/en/area/{station}",
+        "/en/reconcile/party-list/difference.html",
+        "/en/changes.html",
+        "/en/snapshots.html",
+        "/en/downloads.html",
+        "/ky/",
+    ]
+    checked = 0
+    low: list[str] = []
+    for path in pages:
+        page.goto(site_url + path)
+        for t in page.evaluate(_TEXT_COLOURS):
+            large = t["size"] >= 24 or (t["size"] >= 18.66 and t["weight"] >= 700)
+            ratio = _contrast(t["fg"], t["bg"])
+            checked += 1
+            if ratio < (3.0 if large else 4.5):
+                low.append(f"{path} <{t['tag'].lower()} class={t['cls']!r}> {t['text']!r}: {ratio:.2f}")
+    ctx.close()
+    assert checked > 500
+    assert not low, "text below the WCAG AA contrast:\n" + "\n".join(low[:20])
