@@ -363,7 +363,7 @@ def station_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
         first = d["contests"][0]["contest"]
         add(
             f'<section aria-labelledby="rules">\n<h2 id="rules">{p.t("Control rules")}</h2>\n'
-            '<div class="scroll">\n<table class="rules">\n'
+            '<div class="scroll">\n<table class="rules" aria-labelledby="rules">\n'
             f'<thead><tr><th scope="col">{p.t("Rule")}</th>'
         )
         cols = d["rule_columns"]
@@ -927,7 +927,8 @@ def _children(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     num = p.num
     out = [
         f'<section aria-labelledby="children-h">\n<h2 id="children-h">{p.t("Areas")} — '
-        f'{p.kind(d["primary_kind"])}</h2>\n<div class="scroll">\n<table class="areas">\n'
+        f'{p.kind(d["primary_kind"])}</h2>\n<div class="scroll">\n'
+        '<table class="areas" aria-labelledby="children-h">\n'
         f'<thead><tr><th scope="col">{p.t("Area")}</th><th scope="col" class="n">'
         f'{p.t("Stations reporting")}</th><th scope="col" class="n">{p.t("Turnout")}</th>'
         f'<th scope="col">{p.t("Leading")}</th></tr></thead>\n<tbody>\n'
@@ -972,7 +973,7 @@ def area_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
         num, pct = p.num, p.pct
         out.append(
             f'<section aria-labelledby="st-h">\n<h2 id="st-h">{p.t("Polling stations")}</h2>\n'
-            '<div class="scroll">\n<table class="stations">\n'
+            '<div class="scroll">\n<table class="stations" aria-labelledby="st-h">\n'
             f'<thead><tr><th scope="col">{p.t("Station")}</th><th scope="col" class="n">'
             f"{p.t('Registered voters')}</th>"
         )
@@ -1151,13 +1152,14 @@ def snapshots_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     title = p.t("Snapshots")
     lang = p.lang
     out = [
-        f"<h1>{title}</h1>\n<p>"
+        f'<h1 id="page-h">{title}</h1>\n<p>'
         + p.t(
             "Each snapshot is an unchangeable set of files. Its checkpoint is signed by the "
             "commission; a later checkpoint must extend every earlier one."
         )
         + "</p>\n"
-        f'<div class="scroll">\n<table>\n<thead><tr><th scope="col">{p.t("Snapshot")}</th>'
+        '<div class="scroll">\n<table aria-labelledby="page-h">\n'
+        f'<thead><tr><th scope="col">{p.t("Snapshot")}</th>'
         f'<th scope="col">{p.t("Published")}</th><th scope="col" class="n">{p.t("Ledger entries")}</th>'
         f'<th scope="col">{p.t("Merkle root")}</th><th scope="col">{p.t("Checkpoint")}</th></tr></thead>\n'
         "<tbody>"
@@ -1196,13 +1198,14 @@ def downloads_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     """``downloads.html``."""
     title = p.t("Downloads")
     out = [
-        f"<h1>{title}</h1>\n<p>"
+        f'<h1 id="page-h">{title}</h1>\n<p>'
         + p.t(
             "Everything needed to recompute every number on this site. The formats are "
             "described in docs/bulletin.md of tallyroom."
         )
         + "</p>\n"
-        f'<div class="scroll">\n<table>\n<thead><tr><th scope="col">{p.t("File")}</th>'
+        '<div class="scroll">\n<table aria-labelledby="page-h">\n'
+        f'<thead><tr><th scope="col">{p.t("File")}</th>'
         f'<th scope="col">{p.t("What it holds")}</th><th scope="col" class="n">{p.t("Bytes")}</th>'
         '<th scope="col">SHA-256</th></tr></thead>\n<tbody>'
     ]
@@ -1377,7 +1380,7 @@ def reconcile_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     if regions:
         add(
             f'<section aria-labelledby="reg-h">\n<h2 id="reg-h">{t("Regions")}</h2>\n<div class="scroll">\n'
-            '<table class="recon-regions">\n'
+            '<table class="recon-regions" aria-labelledby="reg-h">\n'
             f'<thead><tr><th scope="col">{t("Region")}</th><th scope="col" class="n">{t("Compared")}</th>'
             f'<th scope="col" class="n">{t("Counts differ")}</th><th scope="col" class="n">'
             f'{t("Share that differs")}</th><th scope="col" class="n">{t("Marked for recount")}</th>'
@@ -1412,10 +1415,10 @@ def reconcile_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     assertions = d["assertions"]
     threshold = d["threshold_percent"]
     lines = p.line_names[cid]
+    opening = f'<div class="scroll">\n<table class="recon-stations" data-contest="{esc(cid)}"'
+    opening += ' aria-labelledby="'
     head = (
-        '<div class="scroll">\n'
-        f'<table class="recon-stations" data-contest="{esc(cid)}">\n'
-        f'<thead><tr><th scope="col">{t("Station")}</th><th scope="col">{t("Region")}</th>'
+        f'">\n<thead><tr><th scope="col">{t("Station")}</th><th scope="col">{t("Region")}</th>'
         f'<th scope="col" class="n">{t("Largest difference")}</th><th scope="col">'
         f"{t('Lines that differ: machine → hand (difference; relative to the machine count)')}</th>"
         f'<th scope="col">{t("Largest overstatement")}</th><th scope="col">{t("Recount")}</th></tr></thead>\n'
@@ -1423,13 +1426,15 @@ def reconcile_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     )
     from_zero, yes, no, at_risk = t("from 0"), t("yes"), t("no"), t("outcome at risk")
     for g in d["groups"]:
+        named = "st-h"
         if g["area"]:
             area = esc(g["area"])
+            named = f"region-{area}"
             add(f'<h3 id="region-{area}"><a href="{lr}area/{area}.html">{p.area(g["area"])}</a></h3>\n')
         if not g["stations"]:
             add(f"<p>{t(_NO_DIFFERENCE)}</p>\n")
             continue
-        add(head)
+        add(opening + named + head)
         for s in g["stations"]:
             sid = esc(s["station"])
             add(
