@@ -225,6 +225,21 @@ def test_phone(browser: object, site_url: str) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390
     _shot(page, "national-phone", docs=True)
+    # Every other kind of page too, in the language with the longest words.
+    page.goto(site_url + "/ky/area/chui.html")
+    station = page.locator("table.stations tbody tr a").first.get_attribute("href")
+    for path in (
+        "/ky/area/chui.html",
+        "/ky/area/smd-01.html",
+        f"/ky/area/{station}",
+        "/ky/reconcile/party-list/difference.html",
+        "/ky/changes.html",
+        "/ky/snapshots.html",
+        "/ky/downloads.html",
+    ):
+        page.goto(site_url + path)
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 390, (path, wide)
     ctx.close()
 
 
