@@ -87,7 +87,8 @@ def test_a_large_election_shares_the_records_only_while_the_copies_fit_in_memory
 ) -> None:
     """From PAYLOAD_MIN_RECORDS records on, forked processes read the records they inherit
     only while one copy of this process's anonymous memory per forked process fits in the
-    allowed share of the memory available; without /proc to tell, they are sent copies."""
+    allowed share of the memory available, to the machine or to its memory cgroup if that is
+    less; without /proc to tell, they are sent copies."""
     assert builder.may_share(builder.PAYLOAD_MIN_RECORDS - 1, 3)
     monkeypatch.setattr(builder, "SHARE_MEMORY_FRACTION", 0.0)
     assert builder.may_share(builder.PAYLOAD_MIN_RECORDS - 1, 3)  # small: always
@@ -98,8 +99,13 @@ def test_a_large_election_shares_the_records_only_while_the_copies_fit_in_memory
     # exactly at the limit for 3 processes: allowed for 3, not for 4
     monkeypatch.setattr(builder, "_proc_kib", lambda path, field: 1000 if "status" in path else 6000)
     monkeypatch.setattr(builder, "SHARE_MEMORY_FRACTION", 0.5)
+    monkeypatch.setattr(builder, "cgroup_room_kib", lambda: None)
     assert builder.may_share(builder.PAYLOAD_MIN_RECORDS, 3)
     assert not builder.may_share(builder.PAYLOAD_MIN_RECORDS, 4)
+    # a memory cgroup with less room than the machine decides
+    monkeypatch.setattr(builder, "cgroup_room_kib", lambda: 5000)
+    assert not builder.may_share(builder.PAYLOAD_MIN_RECORDS, 3)
+    assert builder.may_share(builder.PAYLOAD_MIN_RECORDS, 2)
     monkeypatch.setattr(builder, "_proc_kib", lambda path, field: None)
     assert not builder.may_share(builder.PAYLOAD_MIN_RECORDS, 1)
 
@@ -154,3 +160,40 @@ def test_a_worker_creates_its_files_folder_by_folder_and_waits_for_a_folder_anot
     assert w.files == plain.files and w.written == len(items)
     for rel in ("en/station/2.html.gz", "ru/station/0.html.gz", "en/index.html", "en/index.html.br"):
         assert (tmp_path / "b" / rel).read_bytes() == (tmp_path / "a" / rel).read_bytes()
+
+
+def test_the_room_a_memory_cgroup_leaves_is_read_from_the_tightest_level(tmp_path: Path) -> None:
+    """A container's or a systemd unit's memory limit bounds what forked processes may copy:
+    the least room (limit minus usage) of this process's memory cgroup and its parents, in
+    cgroup v2 and v1; no room is known where no level sets a limit."""
+    membership = tmp_path / "cgroup"
+    root = tmp_path / "fs"
+
+    def level(folder: Path, limit: str, usage: int, v1: bool = False) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        names = ("memory.limit_in_bytes", "memory.usage_in_bytes") if v1 else ("memory.max", "memory.current")
+        (folder / names[0]).write_text(limit + "\n")
+        (folder / names[1]).write_text(f"{usage}\n")
+
+    # v2: the unit has no limit of its own; its parent (the container) has 1 GiB, 200 MiB used.
+    membership.write_text("0::/pod/unit\n")
+    level(root / "pod" / "unit", "max", 100 << 20)
+    level(root / "pod", str(1 << 30), 200 << 20)
+    assert builder.cgroup_room_kib(membership, root) == (1024 - 200) * 1024
+    # ... and a tighter limit on the unit itself wins.
+    level(root / "pod" / "unit", str(300 << 20), 100 << 20)
+    assert builder.cgroup_room_kib(membership, root) == 200 * 1024
+    # Usage above the limit (page cache) leaves no room rather than a negative one.
+    level(root / "pod" / "unit", str(50 << 20), 100 << 20)
+    assert builder.cgroup_room_kib(membership, root) == 0
+    # v1: the memory controller's own hierarchy, other controllers ignored.
+    membership.write_text("4:cpu,cpuacct:/x\n3:memory:/svc\n0::/\n")
+    for f in ("memory.max", "memory.current"):
+        (root / f).unlink(missing_ok=True)
+    level(root / "memory" / "svc", str(2 << 30), 1 << 30, v1=True)
+    assert builder.cgroup_room_kib(membership, root) == 1 << 20
+    # No limit anywhere, or no cgroup files at all: nothing known.
+    membership.write_text("0::/free\n")
+    level(root / "free", "max", 1)
+    assert builder.cgroup_room_kib(membership, root) is None
+    assert builder.cgroup_room_kib(tmp_path / "missing", root) is None

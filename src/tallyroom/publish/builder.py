@@ -1466,6 +1466,41 @@ def _proc_kib(path: str, field: str) -> int | None:
     return None
 
 
+def cgroup_room_kib(
+    membership: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")
+) -> int | None:
+    """The least memory left (limit minus usage, in KiB) in the memory cgroups this process is
+    in, its own and every parent's, cgroup v2 or v1; None when none sets a limit. A container
+    or a systemd ``MemoryMax`` limits the publisher far below what ``/proc/meminfo`` reports
+    for the machine. Usage counts the page cache, which could be freed: this errs on the side
+    of less room."""
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return None
+    room: int | None = None
+    for line in lines:
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and not controllers:
+            base, limit_name, usage_name = root, "memory.max", "memory.current"
+        elif "memory" in controllers.split(","):
+            base, limit_name, usage_name = root / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes"
+        else:
+            continue
+        parts = [p for p in path.split("/") if p and p not in (".", "..")]
+        for depth in range(len(parts), -1, -1):
+            folder = base.joinpath(*parts[:depth])
+            try:
+                limit = int((folder / limit_name).read_text())  # "max" (no limit) raises
+                usage = int((folder / usage_name).read_text())
+            except (OSError, ValueError):
+                continue
+            left = max(0, limit - usage) // 1024
+            room = left if room is None else min(room, left)
+    return room
+
+
 def may_share(records: int, processes: int) -> bool:
     """Whether ``processes`` processes forked from this one may read the station records they
     inherit instead of being sent copies (see :class:`Rendering`).
@@ -1477,7 +1512,8 @@ def may_share(records: int, processes: int) -> bool:
     them, the last keeps the original). Below :data:`PAYLOAD_MIN_RECORDS` records that is tens
     of MB and always allowed. From there on it is allowed while ``processes`` copies of this
     process's anonymous memory (``RssAnon``) fit in :data:`SHARE_MEMORY_FRACTION` of what the
-    system has available (``MemAvailable``): 100,000 stations of one contest hold about 1.5
+    system has available (``MemAvailable``, or less where a memory cgroup limits this process:
+    :func:`cgroup_room_kib`): 100,000 stations of one contest hold about 1.5
     GB, and sharing saves pickling every record (4.3 s) and lets the exports that read them
     run beside the workers; the 100,000-station Kyrgyz-shaped night (6.7 GB, three processes)
     does not fit in 24 GB and keeps sending (docs/decisions/0005)."""
@@ -1487,6 +1523,9 @@ def may_share(records: int, processes: int) -> bool:
     available = _proc_kib("/proc/meminfo", "MemAvailable:")
     if anon is None or available is None:
         return False
+    room = cgroup_room_kib()
+    if room is not None:
+        available = min(available, room)
     return anon * processes <= available * SHARE_MEMORY_FRACTION
 #: A task for a page worker: job indices, and where the station records those jobs read are
 #: in the payload file (offset, length; 0, 0 for none).
