@@ -122,6 +122,46 @@ def test_a_live_page_reloads_only_when_a_new_snapshot_changes_it(browser: object
     assert frozen.evaluate("window.__loaded_once === true")  # type: ignore[attr-defined]
 
 
+def test_a_reader_can_stop_the_reloading(browser: object, live: Live) -> None:
+    """WCAG 2.2.2 (Pause, Stop, Hide): a switch at the top of a live page, in its language,
+    on by default. Turned off, a page the new snapshot changes stays as it is and says so in
+    a polite status line, whose button shows the new results; the choice is remembered."""
+    hand = next(p for p in mini().hand if p.station not in (live.changed, live.quiet))
+    ru: list[str] = []
+    other = _open(browser, f"{live.url}/ru/station/{live.quiet}.html", ru)
+    assert other.locator(".live-ctl").inner_text().strip() == (  # type: ignore[attr-defined]
+        "Обновлять эту страницу, когда публикуются новые результаты"
+    )
+    seen: list[str] = []
+    page = _open(browser, f"{live.url}/en/station/{hand.station}.html", seen)
+    box = page.locator("#live-auto")  # type: ignore[attr-defined]
+    assert box.is_checked()
+    assert page.locator(".live-ctl").inner_text().strip() == "Update this page when new results are published"  # type: ignore[attr-defined]
+    assert page.locator(".live-news").count() == 0  # type: ignore[attr-defined]
+    box.uncheck()
+    load(live.store, "hand", [p for p in mini().hand if p.station == hand.station])
+    assert live.publisher.publish().status == "published"
+    with page.expect_response(lambda r: r.request.method == "HEAD"):  # type: ignore[attr-defined]
+        page.clock.run_for(40_000)  # type: ignore[attr-defined]
+    news = page.locator('.live-news[role="status"]')  # type: ignore[attr-defined]
+    news.wait_for(timeout=10_000)
+    assert news.inner_text().startswith("Newer results have been published.")
+    page.clock.run_for(120_000)  # type: ignore[attr-defined]
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    assert page.evaluate("window.__loaded_once === true")  # type: ignore[attr-defined]
+    assert news.count() == 1  # said once
+    hand_votes = 'table.station-votes[data-contest="party-list"] td.votes[data-kind="hand"]'
+    assert page.locator(hand_votes).count() == 0  # type: ignore[attr-defined]
+    with page.expect_navigation(timeout=15_000):  # type: ignore[attr-defined]
+        news.locator("button").click()
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    assert page.evaluate("window.__loaded_once === undefined")  # type: ignore[attr-defined]
+    assert page.locator(hand_votes).count() > 0  # type: ignore[attr-defined]
+    assert not page.locator("#live-auto").is_checked()  # type: ignore[attr-defined]
+    page.locator("#live-auto").check()  # type: ignore[attr-defined]
+    assert page.evaluate("localStorage.getItem('tallyroom.autoRefresh')") is None  # type: ignore[attr-defined]
+
+
 def test_pages_work_without_javascript(browser: object, live: Live) -> None:
     ctx = browser.new_context(java_script_enabled=False)  # type: ignore[attr-defined]
     page = ctx.new_page()
@@ -134,4 +174,5 @@ def test_pages_work_without_javascript(browser: object, live: Live) -> None:
     assert page.url.endswith("/en/area/chui.html")
     assert page.locator("table.results").count() > 0
     assert not [r for r in requests if r.endswith("current.json")]
+    assert page.locator(".live-ctl").count() == 0  # no switch that could do nothing
     ctx.close()

@@ -196,9 +196,14 @@ def test_key_changes_in_stations_json(built: Built) -> None:
 def test_downloads_and_refresh_script(built: Built) -> None:
     downloads = json.loads((built.cur / "api/v1/downloads.json").read_bytes())["downloads"]
     assert {d["path"]: d["what"] for d in downloads}["bulletin/journal.json"] == "journal"
-    script = '<script src="../../static/refresh.js" defer></script>'
+    words = (
+        'defer data-auto="Update this page when new results are published" '
+        'data-news="Newer results have been published." data-show="Show them"></script>'
+    )
+    script = f'<script src="../../static/refresh.js" {words}'
     assert script in built.html(built.x.photo) and script in (built.cur / "en/area/chui.html").read_text()
-    assert '<script src="../static/refresh.js" defer></script>' in (built.cur / "en/index.html").read_text()
+    assert f'<script src="../static/refresh.js" {words}' in (built.cur / "en/index.html").read_text()
+    assert 'data-show="Көрсөтүү"' in (built.cur / "ky/index.html").read_text()
     assert "<script" not in (built.cur / "en/downloads.html").read_text()
     assert (built.cur / "static/refresh.js").read_bytes().startswith(b"/* tallyroom")
 

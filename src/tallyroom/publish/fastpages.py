@@ -244,9 +244,17 @@ def base_page(
     return "".join(out)
 
 
-def _refresh(ctx: PageContext) -> str:
-    """The ``scripts`` block of live pages: the optional auto-refresh (static/refresh.js)."""
-    return f'<script src="{ctx.root}static/refresh.js" defer></script>\n'
+def _refresh(p: Phrases, ctx: PageContext) -> str:
+    """The ``scripts`` block of live pages: the optional auto-refresh (static/refresh.js),
+    with the words of its switch and its notice in the page's language."""
+    return (
+        f'<script src="{ctx.root}static/refresh.js" defer data-auto="{p.t(_AUTO)}" '
+        f'data-news="{p.t(_NEWS)}" data-show="{p.t("Show them")}"></script>\n'
+    )
+
+
+_AUTO = "Update this page when new results are published"
+_NEWS = "Newer results have been published."
 
 
 def _crumbs(p: Phrases, ctx: PageContext, chain: list[str]) -> list[str]:
@@ -400,7 +408,7 @@ def station_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     else:
         add(f"<p>{p.t('Nothing recorded yet.')}</p>")
     add("</section>\n")
-    return base_page(p, ctx, d, station, "".join(out), _refresh(ctx))
+    return base_page(p, ctx, d, station, "".join(out), _refresh(p, ctx))
 
 
 _HISTORY_NOTE = (
@@ -999,7 +1007,7 @@ def area_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
                     out.append(not_reported)
             out.append("</tr>\n")
         out.append("</tbody>\n</table>\n</div>\n</section>\n")
-    return base_page(p, ctx, d, name, "".join(out), _refresh(ctx))
+    return base_page(p, ctx, d, name, "".join(out), _refresh(p, ctx))
 
 
 def national_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
@@ -1076,7 +1084,7 @@ def national_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
         for a in smds:
             out.append(f'<li><a href="{lr}area/{esc(a)}.html">{p.area(a)}</a></li>')
         out.append("</ul>\n</section>\n")
-    return base_page(p, ctx, d, p.t("Results"), "".join(out), _refresh(ctx))
+    return base_page(p, ctx, d, p.t("Results"), "".join(out), _refresh(p, ctx))
 
 
 # -- changes.html, snapshots.html, downloads.html --------------------------------------------
