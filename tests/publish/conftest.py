@@ -71,3 +71,30 @@ def check_station_files_served(c: Any, published: Published) -> None:
         assert frozen.headers["cache-control"] == "public, max-age=31536000, immutable"
     for bad in ("/en/station/.x.html", "/en/station/none.html", "/snapshots/1/en/station/none.html"):
         assert c.get(bad, headers={"accept-encoding": "identity"}).status_code == 404, bad
+
+
+def check_security_headers(c: Any, published: Published) -> None:
+    """Every kind of response — a page, a snapshot's file, a station page stored only as .gz,
+    a revalidation, a redirect, JSON, a missing file — carries the site's security headers
+    (tallyroom.web.site.SECURITY_HEADERS), with the same Content-Security-Policy from the app
+    and from nginx. ``c`` is an httpx client of either that does not follow redirects."""
+    from tallyroom.web.site import SECURITY_HEADERS
+
+    want = {k.decode(): v.decode() for k, v in SECURITY_HEADERS}
+    files = json.loads((published.current / "manifest.json").read_bytes())["files"]
+    station = sorted(rel for rel in files if rel.startswith("en/station/"))[0]
+    page = c.get("/en/index.html")
+    responses = {
+        "page": page,
+        "snapshot file": c.get("/snapshots/1/en/index.html"),
+        "station page": c.get(f"/{station}", headers={"accept-encoding": "gzip"}),
+        "revalidation": c.get("/en/index.html", headers={"if-none-match": page.headers["etag"]}),
+        "redirect": c.get("/", headers={"accept-language": "ru"}),
+        "current.json": c.get("/current.json"),
+        "missing": c.get("/en/no-such-page.html"),
+        "hidden": c.get("/.state/snapshots.json"),
+    }
+    assert [r.status_code for r in responses.values()] == [200, 200, 200, 304, 302, 200, 404, 404]
+    for what, r in responses.items():
+        got = {k: r.headers.get(k) for k in want}
+        assert got == want, (what, got)

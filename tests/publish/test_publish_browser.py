@@ -322,9 +322,13 @@ def test_every_text_meets_the_wcag_aa_contrast(browser: object, site_url: str) -
     """Every piece of text on every kind of page, as the browser draws it, has a contrast
     ratio of at least 4.5:1 against what is behind it, or 3:1 for large text (WCAG 2.2,
     success criterion 1.4.3): 24 px, or 18.66 px bold. Charts are SVG with text alternatives
-    beside them and are left out."""
+    beside them and are left out. And nothing on them breaks the site's
+    Content-Security-Policy (the browser would refuse it and say so on the console)."""
     ctx = browser.new_context(locale="en-US", viewport={"width": 1100, "height": 1400})  # type: ignore[attr-defined]
     page = ctx.new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda e: refused.append(str(e)))
     page.goto(site_url + "/en/area/chui.html")
     station = page.locator("table.stations tbody tr a").first.get_attribute("href")
     pages = [
@@ -349,5 +353,6 @@ def test_every_text_meets_the_wcag_aa_contrast(browser: object, site_url: str) -
             if ratio < (3.0 if large else 4.5):
                 low.append(f"{path} <{t['tag'].lower()} class={t['cls']!r}> {t['text']!r}: {ratio:.2f}")
     ctx.close()
+    assert not refused, refused[:5]
     assert checked > 500
     assert not low, "text below the WCAG AA contrast:\n" + "\n".join(low[:20])

@@ -11,7 +11,7 @@ from pathlib import Path
 import brotli
 from starlette.testclient import TestClient
 
-from conftest import Published, check_station_files_served
+from conftest import Published, check_security_headers, check_station_files_served
 from tallyroom.web.site import PublishedSite, site_app
 
 
@@ -57,6 +57,16 @@ def test_precompressed_copies(published: Published) -> None:
 
 def test_station_files_stored_only_as_gzip(published: Published) -> None:
     check_station_files_served(client(published.out), published)
+
+
+def test_every_response_carries_the_security_headers(published: Published) -> None:
+    c = client(published.out)
+    check_security_headers(c, published)
+    from tallyroom.web.site import SECURITY_HEADERS
+
+    for path in ("/status", "/healthz"):  # the operator's page and the health check too
+        r = c.get(path)
+        assert all(r.headers.get(k.decode()) == v.decode() for k, v in SECURITY_HEADERS), path
 
 
 def test_language_and_paths(published: Published) -> None:

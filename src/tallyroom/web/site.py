@@ -18,6 +18,10 @@ was published — with:
 
 Nothing outside the publish folder's ``current``, ``snapshots`` and its three JSON files is
 reachable: no ``..``, no hidden names, no symlinks out of the folder.
+
+Every response carries :data:`SECURITY_HEADERS` (``deploy/nginx.conf`` sends the same): the
+pages load only their own scripts and styles and may not be framed by another site, so that
+a look-alike page cannot show the real results inside a frame of its own.
 """
 
 from __future__ import annotations
@@ -35,6 +39,21 @@ from pathlib import Path
 from typing import Any
 
 from tallyroom.publish.i18n import LANGUAGES, negotiate
+
+#: Sent with every response. The pages need no script, style, image or connection from
+#: elsewhere, no inline script, no form and no plugin; inline ``style`` attributes colour the
+#: party swatches. ``frame-ancestors 'none'`` (and ``X-Frame-Options`` for older browsers)
+#: keeps the site out of other sites' frames; ``nosniff`` makes a JSON or CSV download never
+#: run as a page.
+CONTENT_SECURITY_POLICY = (
+    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; "
+    b"object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -267,6 +286,7 @@ class PublishedSite:
             (b"etag", f.etag),
             (b"cache-control", cache_control),
             (b"vary", b"Accept-Encoding"),
+            *SECURITY_HEADERS,
         ]
         inm = headers.get(b"if-none-match")
         if inm is not None and _etag_matches(inm, f.etag):
@@ -308,6 +328,7 @@ class PublishedSite:
                     (b"content-type", b"text/plain; charset=utf-8"),
                     (b"content-length", str(len(body)).encode()),
                     (b"cache-control", b"no-cache"),
+                    *SECURITY_HEADERS,
                     *(extra or []),
                 ],
             }
@@ -319,6 +340,7 @@ class PublishedSite:
             (b"location", location.encode()),
             (b"content-length", b"0"),
             (b"cache-control", b"public, max-age=60"),
+            *SECURITY_HEADERS,
         ]
         if vary:
             headers.append((b"vary", vary))
@@ -359,6 +381,7 @@ class PublishedSite:
                     (b"content-type", ctype),
                     (b"content-length", str(len(body)).encode()),
                     (b"cache-control", b"no-cache"),
+                    *SECURITY_HEADERS,
                 ],
             }
         )
