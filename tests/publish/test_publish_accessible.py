@@ -1,7 +1,8 @@
 """Every HTML page of a snapshot, in every language, has the structure assistive technology
 needs (WCAG 2.2): a language, one main heading, a skip link to the main content, data tables
 with a name (a caption, or the heading of their section) and header cells whose scope is
-stated, charts with a role and a name, images with text alternatives, and links with text.
+stated, charts with a role and a name, progress bars named or hidden beside the words they
+repeat, images with text alternatives, and links with text.
 Colour contrast is checked in the browser (test_publish_browser.py)."""
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class _Page(HTMLParser):
             self._svg = {"named": named or hidden, "title": False}
         elif tag == "title" and self._svg is not None:
             self._svg["named"] = True
+        elif tag == "progress" and a.get("aria-hidden") != "true":
+            if not (a.get("aria-label") or a.get("aria-labelledby")):
+                self.faults.append("<progress> without an accessible name (or aria-hidden beside its words)")
         elif tag == "img":
             if "alt" not in a:
                 self.faults.append(f"<img> without alt: {a}")
@@ -152,6 +156,7 @@ def test_the_checks_find_what_a_page_lacks() -> None:
             '<title id="t1">Seats</title>', ""
         ),
         "alt": good.replace(' alt="Photo"', ""),
+        "<progress>": good.replace("</main>", '<progress max="2" value="1">50%</progress></main>'),
         "link without text": good.replace(' alt="Photo"', ' alt=""'),
     }
     for what, html in broken.items():

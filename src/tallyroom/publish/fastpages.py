@@ -625,7 +625,7 @@ def _reporting(p: Phrases, s: Mapping[str, Any]) -> str:
     )
     return (
         f'<div class="reporting">\n<p>{text}</p>\n<progress max="{esc(s["stations_expected"])}" '
-        f'value="{esc(s["stations_reporting"])}">{share}%</progress>\n</div>'
+        f'value="{esc(s["stations_reporting"])}" aria-hidden="true">{share}%</progress>\n</div>'
     )
 
 
