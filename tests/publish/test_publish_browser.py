@@ -187,7 +187,7 @@ def test_national_to_station_and_back(browser: object, site_url: str, published:
     for name in ("changes", "snapshots", "downloads"):
         page.goto(f"{site_url}/en/{name}.html")
         assert page.locator("h1").count() == 1
-        _shot(page, name, docs=name == "downloads")
+        _shot(page, name, docs=True)
     ctx.close()
 
 
