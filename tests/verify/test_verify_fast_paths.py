@@ -125,7 +125,7 @@ def test_a_rule_shown_as_failing_on_a_station_page(snap: Path, tmp_path: Path, l
     rel = _station_page(snap, lang)
     text = read(snap, rel).decode()
     first_cell = r'<tbody><tr><th scope="row"><code>([^<]*)</code></th><td>(✓)</td>'
-    m = re.search(r'<table class="rules">.*?' + first_cell, text, re.S)
+    m = re.search(r'<table class="rules"[^>]*>.*?' + first_cell, text, re.S)
     assert m is not None
     wrong = '<span class="no">✗ 1 / 2 (error)</span>'
     rewrite(snap, rel, (text[: m.start(2)] + wrong + text[m.end(2) :]).encode())

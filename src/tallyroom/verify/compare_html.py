@@ -26,7 +26,8 @@ from tallyroom.verify.report import Tally
 
 _SECTION = re.compile(r'<section class="count [^"]*" id="[^"]*" data-contest="([^"]+)" data-kind="([^"]+)">')
 _REPORTING = re.compile(
-    r'<div class="reporting">\s*<p>(.*?)</p>\s*<progress max="([^"]*)" value="([^"]*)">([^<]*)</progress>',
+    r'<div class="reporting">\s*<p>(.*?)</p>\s*'
+    r'<progress max="([^"]*)" value="([^"]*)"(?: aria-hidden="true")?>([^<]*)</progress>',
     re.S,
 )
 _FIGURES = re.compile(r'<dl class="figures">(.*?)</dl>', re.S)
@@ -59,7 +60,7 @@ _VOTE_TOKENS = re.compile(
 )
 _RECEIPT = re.compile(r'<dl class="receipt" data-kind="([^"]+)">(.*?)</dl>', re.S)
 _CODE = re.compile(r"<code>([^<]*)</code>")
-_RULES = re.compile(r'<table class="rules">.*?<tbody>(.*?)</tbody>', re.S)
+_RULES = re.compile(r'<table class="rules"[^>]*>.*?<tbody>(.*?)</tbody>', re.S)
 _RULE_ROW = re.compile(r'<tr><th scope="row"><code>(.*?)</code></th>(.*?)</tr>', re.S)
 _HISTORY_TABLE = re.compile(
     r'<table class="history" data-contest="([^"]+)" data-kind="([^"]+)">(.*?)</table>', re.S
@@ -1033,7 +1034,7 @@ def _parse_station_bytes(data: bytes, sym: Symbols, rules_known: tuple[bytes, An
             codes = _B_CODE.findall(body)
             href = _B_IMAGE_HREF.search(body)
             images.append((cid, kind, codes[-1] if codes else None, href.group(1) if href else None))
-    rules = _b_between(data, b'<table class="rules">', b"</tbody>")
+    rules = _b_between(data, b'<table class="rules"', b"</tbody>")
     history = [
         (c, k, _B_HISTORY_ROW.findall(body))
         for c, k, body in _b_blocks(data, _B_HISTORY_HEAD, b'<table class="history" ', b"</table>")
