@@ -98,3 +98,36 @@ def check_security_headers(c: Any, published: Published) -> None:
     for what, r in responses.items():
         got = {k: r.headers.get(k) for k in want}
         assert got == want, (what, got)
+
+
+def check_not_found_pages(c: Any, published: Published) -> None:
+    """An address with no file gets a 404 with the "page not found" page the publisher wrote,
+    in the language of the address, else of Accept-Language, with the security headers and
+    a link to the results. ``c`` is an httpx client of the app or of nginx."""
+    from tallyroom.web.site import SECURITY_HEADERS
+
+    for lang in ("en", "ru", "ky"):
+        assert (published.out / "errors" / f"404.{lang}.html").is_file()
+    cases = [
+        ("/ru/area/no-such-area.html", {}, "ru", "Страница не найдена"),
+        ("/snapshots/1/ky/station/no-such-station.html", {}, "ky", "Барак табылган жок"),
+        ("/snapshots/1/ru/no-such.html", {"accept-language": "en"}, "ru", "Страница не найдена"),
+        ("/no-such-file.txt", {"accept-language": "en"}, "en", "Page not found"),
+        ("/.state/snapshots.json", {"accept-language": "ky"}, "ky", "Барак табылган жок"),
+    ]
+    for path, headers, lang, words in cases:
+        r = c.get(path, headers=headers)
+        assert r.status_code == 404, path
+        assert r.headers["content-type"].startswith("text/html"), path
+        text = r.text
+        assert f'<html lang="{lang}">' in text and words in text, (path, text[:300])
+        assert f'href="/{lang}/index.html"' in text and 'href="/static/site.css"' in text
+        assert all(r.headers.get(k.decode()) == v.decode() for k, v in SECURITY_HEADERS), path
+    # The JSON API answers in plain text, as its OpenAPI document says.
+    for path in ("/api/v1/results/no-such.json", "/snapshots/1/api/v1/no-such.json"):
+        r = c.get(path, headers={"accept-language": "ru"})
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/plain"), path
+        assert r.text == "not found\n"
+    # The pages themselves are not reachable at an address of their own.
+    r = c.get("/errors/404.en.html", headers={"accept-language": "ru"})
+    assert r.status_code == 404 and '<html lang="ru">' in r.text

@@ -129,6 +129,9 @@ def test_every_page_in_every_language_is_structured_for_assistive_technology(
     for rel in pages:
         for fault in check_page(published_text(published.current / rel), rel.split("/", 1)[0]):
             faults.append(f"{rel}: {fault}")
+    for lang in sorted(langs):  # the "page not found" pages, beside the snapshots
+        page = f"errors/404.{lang}.html"
+        faults.extend(f"{page}: {f}" for f in check_page((published.out / page).read_text(), lang))
     assert len(pages) > 300
     assert not faults, f"{len(faults)} faults:\n" + "\n".join(faults[:20])
 

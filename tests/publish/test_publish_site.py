@@ -11,7 +11,7 @@ from pathlib import Path
 import brotli
 from starlette.testclient import TestClient
 
-from conftest import Published, check_security_headers, check_station_files_served
+from conftest import Published, check_not_found_pages, check_security_headers, check_station_files_served
 from tallyroom.web.site import PublishedSite, site_app
 
 
@@ -57,6 +57,10 @@ def test_precompressed_copies(published: Published) -> None:
 
 def test_station_files_stored_only_as_gzip(published: Published) -> None:
     check_station_files_served(client(published.out), published)
+
+
+def test_a_missing_page_gets_the_not_found_page_in_its_language(published: Published) -> None:
+    check_not_found_pages(client(published.out), published)
 
 
 def test_every_response_carries_the_security_headers(published: Published) -> None:

@@ -148,6 +148,29 @@ def utc_iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: The folder of a publish folder with the pages both servers send with an error status.
+ERRORS = "errors"
+
+
+def write_error_pages(out: Path, site: Site) -> None:
+    """``errors/404.<lang>.html``: the "page not found" page in each language, which the app
+    and ``deploy/nginx.conf`` send with a 404 for any address that has no file (and
+    ``errors/404.txt``, nginx's for the JSON API). Not part of a snapshot (it shows no
+    number); a file is replaced only when its bytes change."""
+    folder = out / ERRORS
+    folder.mkdir(exist_ok=True)
+    pages = {f"404.{lang}.html": site.not_found_page(lang) for lang in site.languages}
+    pages["404.txt"] = b"not found\n"  # nginx's answer for the JSON API, as the app's
+    for name, data in pages.items():
+        path = folder / name
+        try:
+            if path.read_bytes() == data:
+                continue
+        except OSError:
+            pass
+        _atomic_write(path, data, durable=False)
+
+
 def _atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` in one rename. ``durable=False`` skips the fsync, for
     files that are rewritten at every attempt or are only a cache (status.json, the state of
@@ -399,6 +422,8 @@ class Publisher:
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self.prestage = prestage
         self._site: Site | None = None
+        #: The site whose error pages this publisher wrote (see write_error_pages).
+        self._error_pages: Site | None = None
         #: Station records by leaf hash (display step) and the gate's own memory; both are
         #: pure functions of ledger bytes, kept only while this publisher lives.
         self._display_cache: dict[bytes, Any] = {}
@@ -738,6 +763,10 @@ class Publisher:
             known = {k: listed[k] for k in ("ledger_size", "root", "published_at")}
             known["manifest_sha256"] = manifest_sha
         swap_current(out, number, known)
+        site = self._site_for(election)
+        if self._error_pages is not site:  # once per process and election
+            write_error_pages(out, site)
+            self._error_pages = site
         lap("swap")
         self.store.append_entry(
             EntryKind.SNAPSHOT,

@@ -925,6 +925,24 @@ class Site:
         )
         return html.encode("utf-8")
 
+    def not_found_page(self, lang: str) -> bytes:
+        """The "page not found" page in ``lang``, for any address: its links start at the
+        site's root (``/``), where both servers put the site. Not part of a snapshot: the
+        servers send it with a 404 (see :func:`write_error_pages`)."""
+        html = (
+            self.env(lang)
+            .get_template("notfound.html")
+            .render(
+                d={},
+                root="/",
+                page="404.html",
+                api="/api/v1/results/index.json",
+                lang_root="/",
+                lang_href={code: f"/{code}/" for code in self.languages},
+            )
+        )
+        return html.encode("utf-8")
+
     def produce(self, job: Job, snapshot: dict[str, Any] | None = None) -> dict[str, bytes]:
         """The job's files; a page that is not volatile is stamped with the snapshot in which
         its data last changed (this one: it is being rendered because it changed)."""

@@ -15,6 +15,9 @@ was published — with:
 * ``/`` → ``/<lang>/`` by ``Accept-Language`` (ky, ru, en); ``/<lang>/`` → its ``index.html``;
 * ``/current.json`` (which snapshot is current), ``/status.json`` and ``/healthz`` (the last
   publish attempt: 503 when the gate refused it), ``/status`` (the operator's status page).
+* an address with no file: 404 with the "page not found" page the publisher wrote
+  (``errors/404.<lang>.html``) in the address's language, else the reader's; plain text for
+  the JSON API (``/api/…``), as its OpenAPI document says.
 
 Nothing outside the publish folder's ``current``, ``snapshots`` and its three JSON files is
 reachable: no ``..``, no hidden names, no symlinks out of the folder.
@@ -132,6 +135,8 @@ class PublishedSite:
         self._cache: dict[tuple[str, bytes | None], _File] = {}
         self._cached_bytes = 0
         self._current: tuple[float, str | None] = (0.0, None)
+        #: The error pages read, by language: ((mtime, size), bytes).
+        self._errors: dict[str, tuple[tuple[int, int], bytes]] = {}
 
     # -- ASGI ----------------------------------------------------------------------------------
 
@@ -161,7 +166,7 @@ class PublishedSite:
             return
         parts = path[1:].split("/")
         if any(p.startswith(".") or (p == "" and i < len(parts) - 1) for i, p in enumerate(parts)):
-            await self._plain(send, 404, b"not found\n")
+            await self._not_found(send, method, path, headers)
             return
         if parts[-1] == "":
             parts[-1] = "index.html"
@@ -170,16 +175,16 @@ class PublishedSite:
             return
         if parts[0] == "snapshots":
             if len(parts) < 3 or not parts[1].isdigit():
-                await self._plain(send, 404, b"not found\n")
+                await self._not_found(send, method, path, headers)
                 return
             target = os.path.join(str(self.root), "snapshots", parts[1], *parts[2:])
-            await self._serve(send, headers, method, target, IMMUTABLE)
+            await self._serve(send, headers, method, target, IMMUTABLE, path)
             return
         current = self._current_dir()
         if current is None:
             await self._plain(send, 503, b"nothing has been published yet\n", [(b"retry-after", b"5")])
             return
-        await self._serve(send, headers, method, os.path.join(current, *parts), self.current_cc)
+        await self._serve(send, headers, method, os.path.join(current, *parts), self.current_cc, path)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -268,7 +273,13 @@ class PublishedSite:
         return f
 
     async def _serve(
-        self, send: Send, headers: dict[bytes, bytes], method: str, path: str, cache_control: bytes
+        self,
+        send: Send,
+        headers: dict[bytes, bytes],
+        method: str,
+        path: str,
+        cache_control: bytes,
+        url: str | None = None,
     ) -> None:
         accept = headers.get(b"accept-encoding", b"")
         f = None
@@ -280,7 +291,10 @@ class PublishedSite:
         if f is None:
             f = self._load(path, None)
         if f is None:
-            await self._plain(send, 404, b"not found\n")
+            if url is None:
+                await self._plain(send, 404, b"not found\n")
+            else:
+                await self._not_found(send, method, url, headers)
             return
         common = [
             (b"etag", f.etag),
@@ -316,6 +330,56 @@ class PublishedSite:
                     break
 
     # -- small responses -----------------------------------------------------------------------
+
+    async def _not_found(self, send: Send, method: str, url: str, headers: dict[bytes, bytes]) -> None:
+        """404 with the "page not found" page the publisher wrote (``errors/404.<lang>.html``)
+        in the language of the address (``/ru/…``, ``/snapshots/N/ru/…``), else of
+        ``Accept-Language``. The JSON API's addresses (``/api/…``) keep the plain text its
+        OpenAPI document gives, and so does any address before such a page is written."""
+        parts = url[1:].split("/")
+        if parts[0] == "api" or (parts[0] == "snapshots" and parts[2:3] == ["api"]):
+            await self._plain(send, 404, b"not found\n")
+            return
+        lang = next((p for p in parts[:3] if p in self.languages), None)
+        if lang is None:
+            lang = negotiate(
+                headers.get(b"accept-language", b"").decode("latin-1"), self.languages, self.default_language
+            )
+        body = self._error_page(lang)
+        if body is None:
+            await self._plain(send, 404, b"not found\n")
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 404,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-cache"),
+                    *SECURITY_HEADERS,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+    def _error_page(self, lang: str) -> bytes | None:
+        """``errors/404.<lang>.html``, read again when the publisher replaced it."""
+        path = self.root / "errors" / f"404.{lang}.html"
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        stamp = (st.st_mtime_ns, st.st_size)
+        got = self._errors.get(lang)
+        if got is not None and got[0] == stamp:
+            return got[1]
+        try:
+            body = path.read_bytes()
+        except OSError:
+            return None
+        self._errors[lang] = (stamp, body)
+        return body
 
     async def _plain(
         self, send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
