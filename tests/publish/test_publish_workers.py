@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from publish_support import make_store
 
-from tallyroom.publish import builder
+from tallyroom.publish import builder, memory
 from tallyroom.publish.builder import Publisher, PublishError
 
 pytestmark = pytest.mark.timeout(300)
@@ -75,7 +75,7 @@ def test_pages_are_the_same_bytes_in_process_inherited_or_sent_to_the_workers(
     in_process = build("a", 1)
     inherited = build("b", 2)
     monkeypatch.setattr(builder, "PAYLOAD_MIN_RECORDS", 0)
-    monkeypatch.setattr(builder, "SHARE_MEMORY_FRACTION", 0.0)  # no room for copies
+    monkeypatch.setattr(memory, "SHARE_MEMORY_FRACTION", 0.0)  # no room for copies
     sent = build("c", 2)
     assert len(in_process) > 200
     assert in_process == inherited
@@ -90,23 +90,23 @@ def test_a_large_election_shares_the_records_only_while_the_copies_fit_in_memory
     allowed share of the memory available, to the machine or to its memory cgroup if that is
     less; without /proc to tell, they are sent copies."""
     assert builder.may_share(builder.PAYLOAD_MIN_RECORDS - 1, 3)
-    monkeypatch.setattr(builder, "SHARE_MEMORY_FRACTION", 0.0)
+    monkeypatch.setattr(memory, "SHARE_MEMORY_FRACTION", 0.0)
     assert builder.may_share(builder.PAYLOAD_MIN_RECORDS - 1, 3)  # small: always
     assert not builder.may_share(builder.PAYLOAD_MIN_RECORDS, 3)
-    anon = builder._proc_kib("/proc/self/status", "RssAnon:")
-    available = builder._proc_kib("/proc/meminfo", "MemAvailable:")
+    anon = memory._proc_kib("/proc/self/status", "RssAnon:")
+    available = memory._proc_kib("/proc/meminfo", "MemAvailable:")
     assert anon is not None and available is not None and 0 < anon < available
     # exactly at the limit for 3 processes: allowed for 3, not for 4
-    monkeypatch.setattr(builder, "_proc_kib", lambda path, field: 1000 if "status" in path else 6000)
-    monkeypatch.setattr(builder, "SHARE_MEMORY_FRACTION", 0.5)
-    monkeypatch.setattr(builder, "cgroup_room_kib", lambda: None)
+    monkeypatch.setattr(memory, "_proc_kib", lambda path, field: 1000 if "status" in path else 6000)
+    monkeypatch.setattr(memory, "SHARE_MEMORY_FRACTION", 0.5)
+    monkeypatch.setattr(memory, "cgroup_room_kib", lambda: None)
     assert builder.may_share(builder.PAYLOAD_MIN_RECORDS, 3)
     assert not builder.may_share(builder.PAYLOAD_MIN_RECORDS, 4)
     # a memory cgroup with less room than the machine decides
-    monkeypatch.setattr(builder, "cgroup_room_kib", lambda: 5000)
+    monkeypatch.setattr(memory, "cgroup_room_kib", lambda: 5000)
     assert not builder.may_share(builder.PAYLOAD_MIN_RECORDS, 3)
     assert builder.may_share(builder.PAYLOAD_MIN_RECORDS, 2)
-    monkeypatch.setattr(builder, "_proc_kib", lambda path, field: None)
+    monkeypatch.setattr(memory, "_proc_kib", lambda path, field: None)
     assert not builder.may_share(builder.PAYLOAD_MIN_RECORDS, 1)
 
 
@@ -179,21 +179,24 @@ def test_the_room_a_memory_cgroup_leaves_is_read_from_the_tightest_level(tmp_pat
     membership.write_text("0::/pod/unit\n")
     level(root / "pod" / "unit", "max", 100 << 20)
     level(root / "pod", str(1 << 30), 200 << 20)
-    assert builder.cgroup_room_kib(membership, root) == (1024 - 200) * 1024
+    assert memory.cgroup_room_kib(membership, root) == (1024 - 200) * 1024
     # ... and a tighter limit on the unit itself wins.
     level(root / "pod" / "unit", str(300 << 20), 100 << 20)
-    assert builder.cgroup_room_kib(membership, root) == 200 * 1024
+    assert memory.cgroup_room_kib(membership, root) == 200 * 1024
     # Usage above the limit (page cache) leaves no room rather than a negative one.
     level(root / "pod" / "unit", str(50 << 20), 100 << 20)
-    assert builder.cgroup_room_kib(membership, root) == 0
+    assert memory.cgroup_room_kib(membership, root) == 0
     # v1: the memory controller's own hierarchy, other controllers ignored.
     membership.write_text("4:cpu,cpuacct:/x\n3:memory:/svc\n0::/\n")
     for f in ("memory.max", "memory.current"):
         (root / f).unlink(missing_ok=True)
     level(root / "memory" / "svc", str(2 << 30), 1 << 30, v1=True)
-    assert builder.cgroup_room_kib(membership, root) == 1 << 20
-    # No limit anywhere, or no cgroup files at all: nothing known.
+    assert memory.cgroup_room_kib(membership, root) == 1 << 20
+    # No limit anywhere (v2 "max", v1's number near 2**63), or no cgroup files: nothing known.
     membership.write_text("0::/free\n")
     level(root / "free", "max", 1)
-    assert builder.cgroup_room_kib(membership, root) is None
-    assert builder.cgroup_room_kib(tmp_path / "missing", root) is None
+    assert memory.cgroup_room_kib(membership, root) is None
+    membership.write_text("3:memory:/open\n")
+    level(root / "memory" / "open", "9223372036854771712", 1 << 30, v1=True)
+    assert memory.cgroup_room_kib(membership, root) is None
+    assert memory.cgroup_room_kib(tmp_path / "missing", root) is None

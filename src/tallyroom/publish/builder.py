@@ -54,7 +54,7 @@ import msgspec
 from tallyroom.definition.compiled import CompiledElection
 from tallyroom.ledger.checkpoint import Checkpoint, sign_checkpoint
 from tallyroom.ledger.entry import EntryKind
-from tallyroom.publish import bulletin, exports, nist, sqlite_export
+from tallyroom.publish import bulletin, exports, memory, nist, sqlite_export
 from tallyroom.publish import files as files_mod
 from tallyroom.publish import gate as gate_mod
 from tallyroom.publish import station_files as station_files_mod
@@ -1478,84 +1478,19 @@ DB_REL = "data/tallyroom.sqlite"
 #: :func:`may_share`), a new SQLite download is written by a forked process
 #: (:class:`_Beside`); a smaller one is not worth the fork.
 BESIDE_MIN = 1_000
-#: From PAYLOAD_MIN_RECORDS records on, forked processes still read the records they inherit
-#: when the copies they may cause fit in this share of the memory the system has available.
-SHARE_MEMORY_FRACTION = 0.5
-
-
-def _proc_kib(path: str, field: str) -> int | None:
-    """A "<field> <n> kB" line of a /proc file, in KiB (None where there is no such file)."""
-    try:
-        with open(path, "rb") as fh:
-            for line in fh:
-                if line.startswith(field.encode()):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def cgroup_room_kib(
-    membership: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")
-) -> int | None:
-    """The least memory left (limit minus usage, in KiB) in the memory cgroups this process is
-    in, its own and every parent's, cgroup v2 or v1; None when none sets a limit. A container
-    or a systemd ``MemoryMax`` limits the publisher far below what ``/proc/meminfo`` reports
-    for the machine. Usage counts the page cache, which could be freed: this errs on the side
-    of less room."""
-    try:
-        lines = membership.read_text().splitlines()
-    except OSError:
-        return None
-    room: int | None = None
-    for line in lines:
-        hierarchy, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
-        if hierarchy == "0" and not controllers:
-            base, limit_name, usage_name = root, "memory.max", "memory.current"
-        elif "memory" in controllers.split(","):
-            base, limit_name, usage_name = root / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes"
-        else:
-            continue
-        parts = [p for p in path.split("/") if p and p not in (".", "..")]
-        for depth in range(len(parts), -1, -1):
-            folder = base.joinpath(*parts[:depth])
-            try:
-                limit = int((folder / limit_name).read_text())  # "max" (no limit) raises
-                usage = int((folder / usage_name).read_text())
-            except (OSError, ValueError):
-                continue
-            left = max(0, limit - usage) // 1024
-            room = left if room is None else min(room, left)
-    return room
-
-
 def may_share(records: int, processes: int) -> bool:
     """Whether ``processes`` processes forked from this one may read the station records they
     inherit instead of being sent copies (see :class:`Rendering`).
 
     Reading a Python object writes its reference count, so each forked process that reads
     the records copies the memory pages holding them, and so does this process when it reads
-    them after the fork: at worst one copy of this process's anonymous memory per forked
-    process (a page written by all but one of the processes sharing it is copied for each of
-    them, the last keeps the original). Below :data:`PAYLOAD_MIN_RECORDS` records that is tens
-    of MB and always allowed. From there on it is allowed while ``processes`` copies of this
-    process's anonymous memory (``RssAnon``) fit in :data:`SHARE_MEMORY_FRACTION` of what the
-    system has available (``MemAvailable``, or less where a memory cgroup limits this process:
-    :func:`cgroup_room_kib`): 100,000 stations of one contest hold about 1.5
-    GB, and sharing saves pickling every record (4.3 s) and lets the exports that read them
-    run beside the workers; the 100,000-station Kyrgyz-shaped night (6.7 GB, three processes)
-    does not fit in 24 GB and keeps sending (docs/decisions/0005)."""
-    if records < PAYLOAD_MIN_RECORDS:
-        return True
-    anon = _proc_kib("/proc/self/status", "RssAnon:")
-    available = _proc_kib("/proc/meminfo", "MemAvailable:")
-    if anon is None or available is None:
-        return False
-    room = cgroup_room_kib()
-    if room is not None:
-        available = min(available, room)
-    return anon * processes <= available * SHARE_MEMORY_FRACTION
+    them after the fork. Below :data:`PAYLOAD_MIN_RECORDS` records that is tens of MB and
+    always allowed; from there on, while the copies fit (:func:`.memory.room_for_copies`):
+    100,000 stations of one contest hold about 1.5 GB, and sharing saves pickling every
+    record (4.3 s) and lets the exports that read them run beside the workers; the
+    100,000-station Kyrgyz-shaped night (6.7 GB, three processes) does not fit in 24 GB and
+    keeps sending (docs/decisions/0005)."""
+    return records < PAYLOAD_MIN_RECORDS or memory.room_for_copies(processes)
 #: A task for a page worker: job indices, and where the station records those jobs read are
 #: in the payload file (offset, length; 0, 0 for none).
 _Task = tuple[list[int], int, int]
@@ -1609,9 +1544,9 @@ def _render_chunk(task: _Task) -> dict[str, FileInfo]:
 
 class _Beside:
     """Files written by processes forked beside this one (at most one per file), while this
-    process goes on with the snapshot: only for a small election, whose records a forked
-    process may read (it copies the memory pages it touches: tens of MB at the Kyrgyz size,
-    see :class:`Rendering`)."""
+    process goes on with the snapshot: only when forked processes may read the station
+    records (:func:`may_share`; each copies the memory pages it touches: tens of MB at the
+    Kyrgyz size, see :class:`Rendering`)."""
 
     def __init__(self) -> None:
         self._procs: dict[str, Any] = {}
@@ -1671,7 +1606,7 @@ class Rendering:
         self.workers, self.records_from = workers, results
         #: Whether the workers read the records they inherit (see :func:`may_share`).
         self.shares = (
-            shares if shares is not None else results is None or len(results.stations) < PAYLOAD_MIN_RECORDS
+            shares if shares is not None else results is None or may_share(len(results.stations), workers)
         )
         self.pool: Any = None
         self.results: Any = None
@@ -1680,8 +1615,8 @@ class Rendering:
 
     @property
     def inherits(self) -> bool:
-        """Whether :meth:`start` forks workers that read the station records they inherit (a
-        small election): this process may then read records while they run, at the cost of
+        """Whether :meth:`start` forks workers that read the station records they inherit
+        (:func:`may_share`): this process may then read records while they run, at the cost of
         copying the memory pages it touches (tens of MB at the Kyrgyz size), and start them
         before the exports that read records, so that both cores work on the snapshot."""
         return self.forks and self.shares

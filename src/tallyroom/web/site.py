@@ -349,19 +349,7 @@ class PublishedSite:
         if body is None:
             await self._plain(send, 404, b"not found\n")
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 404,
-                "headers": [
-                    (b"content-type", b"text/html; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-cache"),
-                    *SECURITY_HEADERS,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+        await _respond(send, method, 404, b"text/html; charset=utf-8", body)
 
     def _error_page(self, lang: str) -> bytes | None:
         """``errors/404.<lang>.html``, read again when the publisher replaced it."""
@@ -384,20 +372,7 @@ class PublishedSite:
     async def _plain(
         self, send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
     ) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-cache"),
-                    *SECURITY_HEADERS,
-                    *(extra or []),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _respond(send, "GET", status, b"text/plain; charset=utf-8", body, extra or [])
 
     async def _redirect(self, send: Send, location: str, vary: bytes | None = None) -> None:
         headers = [
@@ -437,19 +412,33 @@ class PublishedSite:
         else:
             body = _status_page(st, healthy).encode()
             ctype = b"text/html; charset=utf-8"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200 if healthy else 503,
-                "headers": [
-                    (b"content-type", ctype),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-cache"),
-                    *SECURITY_HEADERS,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+        await _respond(send, method, 200 if healthy else 503, ctype, body)
+
+
+async def _respond(
+    send: Send,
+    method: str,
+    status: int,
+    content_type: bytes,
+    body: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """A small response made here (not a published file): never cached, with the security
+    headers; no body for HEAD."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-cache"),
+                *SECURITY_HEADERS,
+                *(extra or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
 
 def _status_page(st: dict[str, Any], healthy: bool) -> str:
