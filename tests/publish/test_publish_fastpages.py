@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies
 from publish_support import displayed
 
 from conftest import Published
+from tallyroom.publish import fastpages
 from tallyroom.publish.pages import FAST_RENDERERS, Job, Site
 from tallyroom.publish.seats import all_projections
 
@@ -52,12 +54,16 @@ def site_jobs(published: Published) -> tuple[Site, list[Job]]:
 
 
 def _same(site: Site, job: Job) -> None:
+    """Each language's page, rendered alone and with the others (``Site.produce``: a station
+    page once for all languages), is its template's."""
+    together = site.produce(job)
     for lang in site.languages:
         want = site.render_jinja(job, lang).decode()
-        got = site.render(job, lang).decode()
-        if got != want:
-            diff = "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(), lineterm="", n=1))
-            pytest.fail(f"{lang}/{job.page} differs from its template:\n{diff[:3000]}")
+        alone = site.render(job, lang).decode()
+        for how, got in (("alone", alone), ("together", together[f"{lang}/{job.page}"].decode())):
+            if got != want:
+                diff = "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(), lineterm="", n=1))
+                pytest.fail(f"{lang}/{job.page} ({how}) differs from its template:\n{diff[:3000]}")
 
 
 def test_every_page_equals_its_template(site_jobs: tuple[Site, list[Job]]) -> None:
@@ -419,3 +425,52 @@ def _list_variants() -> Iterator[Callable[[dict[str, Any]], None]]:
             )
 
     yield from (first, many)
+
+
+def test_station_pages_are_rendered_once_for_all_languages(site_jobs: tuple[Site, list[Job]]) -> None:
+    """The one-pass rendering is taken for real station pages (not only its fallback), and
+    splits into each language's page; a page it cannot split is declined."""
+    site, jobs = site_jobs
+    neutral = site.neutral()
+    assert neutral.usable
+    stations = [j for j in jobs if j.template == "station.html"]
+    assert stations
+    for job in stations[:40]:
+        ctx = fastpages.PageContext(job.page, job.api, site.languages)
+        page = fastpages.station_page(neutral, ctx, job.materialize())
+        assert "\x00" in page  # words of the page are slots
+        got = neutral.resolve(page)
+        assert got is not None
+        assert got == [site.render_jinja(job, lang) for lang in site.languages]
+    assert neutral.resolve("<p>\x00" + "unknown\x00</p>") is None
+    assert neutral.resolve("<p>\x00</p>") is None
+
+
+_DATA_TEXT = strategies.text(
+    alphabet=strategies.sampled_from(["\x00", "n", "p", "d", "0", "1", "5", ".", "<", "&", "'", "й", "x"]),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key_id=_DATA_TEXT, expr=_DATA_TEXT, reason=_DATA_TEXT)
+def test_station_page_text_that_looks_like_slots(
+    site_jobs: tuple[Site, list[Job]], key_id: str, expr: str, reason: str
+) -> None:
+    """Whatever a protocol's data holds (NULs, text shaped like slots, markup), the pages
+    rendered together are the pages rendered one language at a time."""
+    site, jobs = site_jobs
+    job = next(j for j in jobs if j.template == "station.html" and j.materialize()["rules"])
+
+    def change(x: dict[str, Any]) -> None:
+        for c in x["contests"]:
+            for col in c["columns"]:
+                if col["reported"]:
+                    col["envelope"] = {"key_id": key_id or "k"}
+        x["rules"][0]["expr"] = expr
+        x["intake"] = {"accepted": 1, "duplicate": 0, "conflict": 0, "rejected": 1, "reasons": {reason: 1}}
+
+    v = _variant(job, change)
+    together = site.produce(v)
+    for lang in site.languages:
+        assert together[f"{lang}/{v.page}"] == site.render(v, lang)

@@ -61,6 +61,14 @@ def _remembered(fn: Callable[[Any], str]) -> Callable[[Any], str]:
     return wrapper
 
 
+#: Count kinds in words (the ``kind_label`` macro of the templates).
+KIND_WORDS = {
+    "machine": "machine count (scanners)",
+    "hand": "hand count",
+    "recount": "recount",
+}
+
+
 class Phrases:
     """One language's translated UI strings and names, escaped once."""
 
@@ -89,11 +97,7 @@ class Phrases:
         }
         self.languages = [(code, esc(number_format(code).language_name)) for code in languages]
         self.area_kinds = {a.id: a.kind for a in e.areas}
-        self.kind_labels = {
-            "machine": self.t("machine count (scanners)"),
-            "hand": self.t("hand count"),
-            "recount": self.t("recount"),
-        }
+        self.kind_labels = {kind: self.t(words) for kind, words in KIND_WORDS.items()}
         self.status_labels = {True: self.t("official count"), False: self.t("preliminary count")}
         self.base_formats = {
             "took_part": self.format("of %(n)s voters who took part"),
@@ -131,6 +135,17 @@ class Phrases:
         if tpl is None:
             return self.f("of %(n)s (%(f)s)", n=self.num(value), f=figure)
         return tpl % {"n": self.num(value)}
+
+    def language_switch(self, ctx: PageContext) -> str:
+        """The links of base.html's language switch: this page in each language."""
+        out = []
+        for code, label in self.languages:
+            if code == self.lang:
+                out.append(f'<strong lang="{code}" aria-current="true">{label}</strong>')
+            else:
+                href = esc(ctx.lang_href[code])
+                out.append(f'<a lang="{code}" hreflang="{code}" href="{href}">{label}</a>')
+        return "".join(out)
 
     def area(self, aid: str) -> str:
         got = self.area_names.get(aid)
@@ -190,11 +205,7 @@ def base_page(
         f'<header class="top">\n<p class="site"><a href="{root}{lang}/index.html">{p.election_name}</a></p>\n'
         f'<nav class="langs" aria-label="{p.t("Language")}">\n'
     )
-    for code, label in p.languages:
-        if code == lang:
-            out.append(f'<strong lang="{code}" aria-current="true">{label}</strong>')
-        else:
-            out.append(f'<a lang="{code}" hreflang="{code}" href="{esc(ctx.lang_href[code])}">{label}</a>')
+    out.append(p.language_switch(ctx))
     out.append(
         f'</nav>\n<nav class="main-nav" aria-label="{p.t("Site")}">\n'
         f'<a href="{root}{lang}/index.html">{p.t("Results")}</a>\n'

@@ -31,6 +31,7 @@ from tallyroom.definition.model import Name
 from tallyroom.publish import fastpages, station_facts, svg
 from tallyroom.publish.audit_view import ORDERS
 from tallyroom.publish.i18n import LANGUAGES, number_format, translations
+from tallyroom.publish.neutral import NeutralPhrases
 from tallyroom.publish.results import Results, Row
 from tallyroom.publish.station_facts import StationExtras, station_history
 
@@ -144,6 +145,7 @@ class Site:
         self.boundaries = tuple(boundaries)
         self._envs: dict[str, jinja2.Environment] = {}
         self._phrases: dict[str, fastpages.Phrases] = {}
+        self._neutral: NeutralPhrases | None = None
         #: Render the pages that have a specialised renderer with it (same bytes, faster).
         self.fast = fast
 
@@ -843,6 +845,8 @@ class Site:
 
     def prepare(self) -> None:
         """Build what every page needs once (before forking workers that render pages)."""
+        if self.fast and len(self.languages) > 1:
+            self.neutral()
         for lang in self.languages:
             self.phrases(lang)
             for template in ("national.html", "area.html", "station.html", "changes.html"):
@@ -904,6 +908,24 @@ class Site:
             got = self._phrases[lang] = fastpages.Phrases(self.election, lang, self.languages)
         return got
 
+    def neutral(self) -> NeutralPhrases:
+        """The phrases of every language at once (see :mod:`.neutral`)."""
+        if self._neutral is None:
+            self._neutral = NeutralPhrases([self.phrases(lang) for lang in self.languages])
+        return self._neutral
+
+    def render_languages(self, job: Job, api: bytes) -> dict[str, bytes]:
+        """The job's page in every language; a station page is rendered once for all of them
+        when neither its data (``api``, its JSON) nor the names hold a NUL (see :mod:`.neutral`)."""
+        if self.fast and job.template == "station.html" and len(self.languages) > 1 and b"\\u0000" not in api:
+            neutral = self.neutral()
+            if neutral.usable:
+                ctx = fastpages.PageContext(job.page, job.api, self.languages)
+                pages = neutral.resolve(fastpages.station_page(neutral, ctx, job.materialize()))
+                if pages is not None:
+                    return {f"{lang}/{job.page}": b for lang, b in zip(self.languages, pages, strict=True)}
+        return {f"{lang}/{job.page}": self.render(job, lang) for lang in self.languages}
+
     def render(self, job: Job, lang: str) -> bytes:
         fast = FAST_RENDERERS.get(job.template) if self.fast else None
         if fast is not None:
@@ -949,6 +971,7 @@ class Site:
         data = job.materialize()
         if snapshot is not None and "snapshot" not in data:
             data["changed_in"] = snapshot
-        out = {f"{lang}/{job.page}": self.render(job, lang) for lang in self.languages}
-        out[job.api] = _enc.encode(data) + b"\n"
+        api = _enc.encode(data) + b"\n"
+        out = self.render_languages(job, api)
+        out[job.api] = api
         return out
