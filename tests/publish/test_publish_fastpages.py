@@ -6,6 +6,7 @@ outcomes, thresholds, missing figures, characters that must be escaped)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import json
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from publish_support import displayed
 from conftest import Published
 from tallyroom.publish import fastpages
 from tallyroom.publish.pages import FAST_RENDERERS, Job, Site
+from tallyroom.publish.results import plain
 from tallyroom.publish.seats import all_projections
 
 SNAPSHOT = {
@@ -474,3 +476,21 @@ def test_station_page_text_that_looks_like_slots(
     together = site.produce(v)
     for lang in site.languages:
         assert together[f"{lang}/{v.page}"] == site.render(v, lang)
+
+
+def test_station_data_reads_records_as_structs_or_as_their_json(published: Published) -> None:
+    """A station page's data is the same whether its records hold structs (as the display
+    step makes them) or the dicts their JSON decodes to."""
+    shown = displayed(published.store)
+    site = Site(shown.election)
+    results = shown.results
+    as_json = dataclasses.replace(results, stations={k: plain(v) for k, v in results.stations.items()})
+    assert any(
+        r["rules"] and not isinstance(r["rules"][0], dict) for r in results.stations.values()
+    ), "the records hold structs"
+    compared = 0
+    for si in range(len(shown.election.stations)):
+        want = site.station_data(si, as_json)
+        assert site.station_data(si, results) == want
+        compared += bool(want["rules"])
+    assert compared

@@ -32,8 +32,9 @@ from tallyroom.publish import fastpages, station_facts, svg
 from tallyroom.publish.audit_view import ORDERS
 from tallyroom.publish.i18n import LANGUAGES, number_format, translations
 from tallyroom.publish.neutral import NeutralPhrases
-from tallyroom.publish.results import Results, Row
+from tallyroom.publish.results import Results, Row, RuleCheck
 from tallyroom.publish.station_facts import StationExtras, station_history
+from tallyroom.tally.record import Choice
 
 _enc = msgspec.json.Encoder(order="deterministic")
 PALETTE = (
@@ -92,6 +93,25 @@ class Job:
         if self.inputs is not None:
             return hashlib.sha256(salt + b"inputs:" + self.inputs.encode()).hexdigest()
         return hashlib.sha256(salt + _enc.encode(self.materialize())).hexdigest()
+
+
+# A station record's rule checks and choices are structs read like dicts (tallyroom.tally.record),
+# where reading a field by key costs a call: station_data, run for every station page, reads
+# them as attributes (and as dicts, for a record that went through JSON).
+
+
+def _rule_tuples(checks: Sequence[Any]) -> list[tuple[str, str, str, bool, int, int]]:
+    """(rule, expr, severity, holds, left, right) of each rule check of a record."""
+    if checks and checks[0].__class__ is RuleCheck:
+        return [(r.rule, r.expr, r.severity, r.holds, r.left, r.right) for r in checks]
+    return [(r["rule"], r["expr"], r["severity"], r["holds"], r["left"], r["right"]) for r in checks]
+
+
+def _percents(choices: Sequence[Any]) -> dict[str, str | None]:
+    """Each choice's share of a record, by choice id."""
+    if choices and choices[0].__class__ is Choice:
+        return {ch.id: ch.percent for ch in choices}
+    return {ch["id"]: ch["percent"] for ch in choices}
 
 
 #: Templates with a specialised renderer that writes the same bytes (see :mod:`.fastpages`).
@@ -483,6 +503,7 @@ class Site:
                 if row is None:
                     columns.append({"count_kind": kind, "reported": False})
                     continue
+                checks = _rule_tuples(row["rules"])
                 columns.append(
                     {
                         "count_kind": kind,
@@ -496,45 +517,45 @@ class Site:
                         "turnout_percent": row["turnout_percent"],
                         "percent_base": row["percent_base"]["figure"],
                         "percent_base_value": row["percent_base"]["value"],
-                        "rules_failed": sum(1 for r in row["rules"] if not r["holds"]),
+                        "rules_failed": sum(1 for r in checks if not r[3]),
                         "image": None if extras is None else extras.image(row["ledger_index"]),
                     }
                 )
                 col = f"{c.id}/{kind}"
                 rule_columns.append(col)
-                for r in row["rules"]:
-                    entry = rule_rows.setdefault(
-                        r["rule"],
-                        {"rule": r["rule"], "expr": r["expr"], "severity": r["severity"], "checks": {}},
-                    )
-                    entry["checks"][col] = None if r["holds"] else {"left": r["left"], "right": r["right"]}
-            reported = [r for r in rows if r is not None]
+                for rid, expr, severity, holds, left, right in checks:
+                    entry = rule_rows.get(rid)
+                    if entry is None:
+                        entry = {"rule": rid, "expr": expr, "severity": severity, "checks": {}}
+                        rule_rows[rid] = entry
+                    entry["checks"][col] = None if holds else {"left": left, "right": right}
+            lines = [None if r is None else r["lines"] for r in rows]
+            reported = [x for x in lines if x is not None]
+            choice_ids = c.choice_ids
+            first = reported[0] if reported else None
             order = sorted(
-                range(len(c.choice_ids)),
-                key=lambda j: (-(reported[0]["lines"][c.choice_ids[j]] if reported else 0), j),
+                range(len(choice_ids)),
+                key=lambda j: (-(first[choice_ids[j]] if first is not None else 0), j),
             )
-            percents = [{ch["id"]: ch["percent"] for ch in r["choices"]} if r else {} for r in rows]
+            percents = [_percents(r["choices"]) if r else {} for r in rows]
+            colours = self.colours[c.id]
+            cells = list(zip(lines, percents, strict=True))
             contests.append(
                 {
                     "contest": c.id,
                     "columns": columns,
                     "any_reported": bool(reported),
                     "lines": [
-                        [lid, [None if r is None else r["lines"][lid] for r in rows]]
+                        [lid, [None if x is None else x[lid] for x in lines]]
                         for lid in c.line_ids[: c.choice_start]
                     ],
                     "choices": [
                         [
-                            c.choice_ids[j],
-                            self.colours[c.id].get(c.choice_ids[j], "#999999"),
-                            [
-                                None
-                                if r is None
-                                else [r["lines"][c.choice_ids[j]], percents[k][c.choice_ids[j]]]
-                                for k, r in enumerate(rows)
-                            ],
+                            ch,
+                            colours.get(ch, "#999999"),
+                            [None if x is None else [x[ch], pc[ch]] for x, pc in cells],
                         ]
-                        for j in order
+                        for ch in (choice_ids[j] for j in order)
                     ],
                 }
             )
