@@ -256,6 +256,24 @@ def print_kg(label: str, r: dict[str, Any], rounds: int) -> None:
         print(f"[{label}]   incremental steps: {_round(m['incremental_steps'])}")
 
 
+def print_alternating(runs: list[tuple[str, str | None]], pairs: int, rounds: int, work: Path) -> None:
+    """Kyrgyz-sized runs of both trees taking turns (which goes first alternates), so that a
+    machine whose speed drifts during the run favours neither; medians of each."""
+    seen: dict[str, dict[str, list[float]]] = {label: {} for label, _ in runs}
+    for i in range(pairs):
+        for label, src in runs if i % 2 == 0 else runs[::-1]:
+            r = _child("kg", rounds, src, work)
+            for mode in ("linking", "prestage"):
+                m = r.get(mode)
+                if m is None:
+                    continue
+                for what in ("full_s", "full_cpu_s", "incremental_s"):
+                    seen[label].setdefault(f"{mode} {what}", []).append(m[what])
+    for label, got in seen.items():
+        parts = [f"{k} {statistics.median(v):.3f} ({min(v):.3f}-{max(v):.3f})" for k, v in got.items()]
+        print(f"[{label}] median of {pairs} alternating runs: " + "; ".join(parts))
+
+
 def wrk(url: str, seconds: int, connections: int) -> float:
     done = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", "Accept-Encoding: br, gzip", url],
@@ -351,6 +369,13 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--no-serve", action="store_true")
     ap.add_argument("--baseline", metavar="SRC", help="also measure the builds with tallyroom from SRC")
+    ap.add_argument(
+        "--alternate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --baseline: N more Kyrgyz-sized runs of each tree, taking turns, and their medians",
+    )
     ap.add_argument("--stations", type=int, default=0, help="also time a full build of N stations")
     ap.add_argument(
         "--work", type=Path, help="folder for the builds (default: the system's temporary folder)"
@@ -368,6 +393,8 @@ def main() -> int:
     try:
         for label, src in runs:
             print_kg(label, _child("kg", args.rounds, src, work), args.rounds)
+        if args.alternate and len(runs) == 2:
+            print_alternating(runs, args.alternate, args.rounds, work)
         if args.stations:
             for label, src in runs:
                 r = _child("large", args.stations, src, work)
