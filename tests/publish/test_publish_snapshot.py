@@ -233,3 +233,25 @@ def _dump_full(store: object, out: Path) -> dict[str, list[tuple[object, ...]]]:
         path = Path(tmp) / "full.sqlite"
         path.write_bytes(sqlite_export.build(e, results, snap))
         return _dump(path)
+
+
+def test_a_restarted_publisher_writes_missing_error_pages_when_nothing_changed(tmp_path: Path) -> None:
+    """The "page not found" pages live beside the snapshots: a publisher started on a publish
+    folder whose ledger has no news writes them too (once), e.g. after they were removed or
+    when the folder was published by a version that had none."""
+    store, key = make_store(tmp_path, machine=20, hand=0)
+    out = tmp_path / "pub"
+    assert Publisher(store, out, key).publish().status == "published"
+    pages = sorted(p.name for p in (out / "errors").iterdir())
+    assert pages == ["404.en.html", "404.ky.html", "404.ru.html", "404.txt"]
+    english = (out / "errors" / "404.en.html").read_bytes()
+    for name in pages:
+        (out / "errors" / name).unlink()
+    again = Publisher(store, out, key)
+    assert again.publish().status == "unchanged"
+    assert sorted(p.name for p in (out / "errors").iterdir()) == pages
+    assert (out / "errors" / "404.en.html").read_bytes() == english
+    # Once per process: a later attempt with no news does not look again.
+    (out / "errors" / "404.txt").unlink()
+    assert again.publish().status == "unchanged"
+    assert not (out / "errors" / "404.txt").exists()

@@ -475,6 +475,14 @@ class Publisher:
             self._site = Site(election, self.languages, self.boundaries)
         return self._site
 
+    def _write_error_pages(self, election: CompiledElection) -> None:
+        """The error pages beside the snapshots (:func:`write_error_pages`), once per process
+        and election."""
+        site = self._site_for(election)
+        if self._error_pages is not site:
+            write_error_pages(self.out, site)
+            self._error_pages = site
+
     def _election(self, prefix: LedgerPrefix) -> CompiledElection:
         """The election of ledger entry 0. The store's compiled election is the same object
         when it was compiled from the same bytes (same SHA-256): compiling is a pure function
@@ -532,6 +540,8 @@ class Publisher:
         prev_state, prev_files = self._read_previous(prev_number)
         size, root, running = self._consistent_read()
         if prev_state is not None and not force and not self._has_news(prev_state.ledger_size, size):
+            if self._error_pages is None:  # a publisher started on a folder with no news
+                self._write_error_pages(self.store.election())
             return Outcome("unchanged", prev_number, prev_state.ledger_size, time.perf_counter() - t0)
         lap("read-head")
         prefix = self._ledger.read(self.store, size)
@@ -763,10 +773,7 @@ class Publisher:
             known = {k: listed[k] for k in ("ledger_size", "root", "published_at")}
             known["manifest_sha256"] = manifest_sha
         swap_current(out, number, known)
-        site = self._site_for(election)
-        if self._error_pages is not site:  # once per process and election
-            write_error_pages(out, site)
-            self._error_pages = site
+        self._write_error_pages(election)
         lap("swap")
         self.store.append_entry(
             EntryKind.SNAPSHOT,
