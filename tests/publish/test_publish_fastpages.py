@@ -56,8 +56,8 @@ def site_jobs(published: Published) -> tuple[Site, list[Job]]:
 
 
 def _same(site: Site, job: Job) -> None:
-    """Each language's page, rendered alone and with the others (``Site.produce``: a station
-    page once for all languages), is its template's."""
+    """Each language's page, rendered alone and with the others (``Site.produce``: once for
+    all languages), is its template's."""
     together = site.produce(job)
     for lang in site.languages:
         want = site.render_jinja(job, lang).decode()
@@ -429,20 +429,21 @@ def _list_variants() -> Iterator[Callable[[dict[str, Any]], None]]:
     yield from (first, many)
 
 
-def test_station_pages_are_rendered_once_for_all_languages(site_jobs: tuple[Site, list[Job]]) -> None:
-    """The one-pass rendering is taken for real station pages (not only its fallback), and
-    splits into each language's page; a page it cannot split is declined."""
+def test_pages_are_rendered_once_for_all_languages(site_jobs: tuple[Site, list[Job]]) -> None:
+    """The one-pass rendering is taken for real pages of every kind (not only its fallback)
+    and splits into each language's page; a page it cannot split is declined."""
     site, jobs = site_jobs
     neutral = site.neutral()
     assert neutral.usable
-    stations = [j for j in jobs if j.template == "station.html"]
-    assert stations
-    for job in stations[:40]:
+    stations = [j for j in jobs if j.template == "station.html"][:40]
+    others = [j for j in jobs if j.template != "station.html"]
+    assert stations and {j.template for j in others} == set(FAST_RENDERERS) - {"station.html"}
+    for job in stations + others:
         ctx = fastpages.PageContext(job.page, job.api, site.languages)
-        page = fastpages.station_page(neutral, ctx, job.materialize())
+        page = FAST_RENDERERS[job.template](neutral, ctx, job.materialize())
         assert "\x00" in page  # words of the page are slots
         got = neutral.resolve(page)
-        assert got is not None
+        assert got is not None, job.page
         assert got == [site.render_jinja(job, lang) for lang in site.languages]
     assert neutral.resolve("<p>\x00" + "unknown\x00</p>") is None
     assert neutral.resolve("<p>\x00</p>") is None

@@ -1,11 +1,12 @@
-"""A station page rendered once for all the site's languages.
+"""A page rendered once for all the site's languages.
 
-A station page is the same markup in every language around different words and number
-formats. :class:`NeutralPhrases` stands in for a language's :class:`~.fastpages.Phrases`:
-where a language would put a translated string, a name or a formatted number, it puts a
-*slot*, ``NUL key NUL``, and keeps what each language puts there in that language's table.
-:func:`~.fastpages.station_page` runs once with it; :meth:`NeutralPhrases.resolve` then splits
-the page at the slots and joins each language's version from its table, as UTF-8 bytes.
+A page (above all, each of the thousands of station pages) is the same markup in every
+language around different words and number formats. :class:`NeutralPhrases` stands in for a
+language's :class:`~.fastpages.Phrases`: where a language would put a translated string, a
+name or a formatted number, it puts a *slot*, ``NUL key NUL``, and keeps what each language
+puts there in that language's table. A renderer of :mod:`.fastpages` runs once with it;
+:meth:`NeutralPhrases.resolve` then splits the page at the slots and joins each language's
+version from its table, as UTF-8 bytes (docs/decisions/0018).
 
 What goes in the same in every language (markup, data, a number below 1,000, a name that is
 not translated) stays as it is. A slot's value is exactly what that language's ``Phrases``
@@ -13,14 +14,17 @@ returns for the same call, so each page is byte for byte the page rendered in th
 (``tests/publish/test_publish_fastpages.py`` checks it against the Jinja2 templates).
 
 A page whose data or names contain NUL could be taken for slots: the caller renders such a
-page one language at a time (:meth:`NeutralPhrases.usable_for`, and :meth:`resolve` answers
-``None`` for a page it cannot split).
+page one language at a time (:attr:`NeutralPhrases.usable`, the page's JSON checked by
+:meth:`~.pages.Site.render_languages`, and :meth:`~NeutralPhrases.resolve` answers ``None``
+for a page it cannot split).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from markupsafe import Markup
 
 from tallyroom.publish.fastpages import KIND_WORDS, PageContext, Phrases
 
@@ -112,11 +116,12 @@ class NeutralPhrases(Phrases):
 
     def _in(self, value: Any, i: int) -> Any:
         """``value`` as language ``i`` has it (a value made of slots is filled in)."""
-        if value.__class__ is not str or _NUL not in value:
+        if not isinstance(value, str) or _NUL not in value:
             return value
         parts = value.encode().split(b"\x00")
         parts[1::2] = map(self.tables[i].__getitem__, parts[1::2])
-        return b"".join(parts).decode()
+        filled = b"".join(parts).decode()
+        return Markup(filled) if isinstance(value, Markup) else filled
 
     # -- what the page renderers call ------------------------------------------------------
 
@@ -164,7 +169,7 @@ class NeutralPhrases(Phrases):
 
     def resolve(self, page: str) -> list[bytes] | None:
         """The page in each language, as UTF-8; ``None`` when ``page`` cannot be split at its
-        slots (it held a NUL of its own)."""
+        slots (it held a NUL of its own) or a value held a slot of its own."""
         parts = page.encode().split(b"\x00")
         dynamic, self._dynamic = self._dynamic, []
         try:
@@ -178,7 +183,10 @@ class NeutralPhrases(Phrases):
                     each[1::2] = map(table.__getitem__, keys)
                 except (KeyError, ValueError):
                     return None
-                out.append(b"".join(each))
+                page_bytes = b"".join(each)
+                if b"\x00" in page_bytes:  # a slot inside a value that was not filled in
+                    return None
+                out.append(page_bytes)
             return out
         finally:
             for table in self.tables:

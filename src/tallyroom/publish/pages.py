@@ -936,13 +936,14 @@ class Site:
         return self._neutral
 
     def render_languages(self, job: Job, api: bytes) -> dict[str, bytes]:
-        """The job's page in every language; a station page is rendered once for all of them
-        when neither its data (``api``, its JSON) nor the names hold a NUL (see :mod:`.neutral`)."""
-        if self.fast and job.template == "station.html" and len(self.languages) > 1 and b"\\u0000" not in api:
+        """The job's page in every language, rendered once for all of them when neither its
+        data (``api``, its JSON) nor the names hold a NUL (see :mod:`.neutral`)."""
+        fast = FAST_RENDERERS.get(job.template) if self.fast else None
+        if fast is not None and len(self.languages) > 1 and b"\\u0000" not in api:
             neutral = self.neutral()
             if neutral.usable:
                 ctx = fastpages.PageContext(job.page, job.api, self.languages)
-                pages = neutral.resolve(fastpages.station_page(neutral, ctx, job.materialize()))
+                pages = neutral.resolve(fast(neutral, ctx, job.materialize()))
                 if pages is not None:
                     return {f"{lang}/{job.page}": b for lang, b in zip(self.languages, pages, strict=True)}
         return {f"{lang}/{job.page}": self.render(job, lang) for lang in self.languages}
