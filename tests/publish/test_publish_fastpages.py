@@ -495,3 +495,25 @@ def test_station_data_reads_records_as_structs_or_as_their_json(published: Publi
         assert site.station_data(si, results) == want
         compared += bool(want["rules"])
     assert compared
+
+
+def test_names_holding_a_nul_turn_the_one_pass_rendering_off(site_jobs: tuple[Site, list[Job]]) -> None:
+    """A name from the definition with a NUL in it could be taken for a slot: then no page
+    is rendered in one pass, and the pages are those of each language alone."""
+    from tallyroom.publish.neutral import NeutralPhrases
+
+    site, jobs = site_jobs
+    assert NeutralPhrases([site.phrases(lang) for lang in site.languages]).usable
+    for attr in ("station_names", "area_names"):
+        each = [fastpages.Phrases(site.election, lang, site.languages) for lang in site.languages]
+        names = getattr(each[1], attr)
+        first = next(iter(names))
+        names[first] = "\x000\x00"  # shaped like the slot of the language code
+        assert not NeutralPhrases(each).usable, attr
+    job = next(j for j in jobs if j.template == "station.html")
+    off = Site(site.election)
+    off.neutral().usable = False
+    assert off.produce(job) == site.produce(job)
+    assert [off.produce(job)[f"{lang}/{job.page}"] for lang in site.languages] == [
+        site.render(job, lang) for lang in site.languages
+    ]

@@ -40,6 +40,7 @@ class _Table(dict[bytes, bytes]):
     def __init__(self, phrases: Phrases) -> None:
         super().__init__()
         self.phrases = phrases
+        self.remembered = 0
 
     def __missing__(self, key: bytes) -> bytes:
         kind = key[:1]
@@ -50,7 +51,8 @@ class _Table(dict[bytes, bytes]):
         else:
             raise KeyError(key)
         got = text.encode()
-        if len(self) < _REMEMBER:
+        if self.remembered < _REMEMBER:
+            self.remembered += 1
             self[key] = got
         return got
 
@@ -73,7 +75,11 @@ class NeutralPhrases(Phrases):
         self.area_kinds = first.area_kinds
         self.election_name = self._fix([p.election_name for p in self.each])
         self.area_names = self._fix_each([p.area_names for p in self.each])
-        self.station_names = self._fix_each([p.station_names for p in self.each])
+        # Station names get their slots when first used (:meth:`station`): there may be
+        # 100,000 of them, and this is made before the page workers are forked.
+        self.station_names = {}
+        if any(_NUL in name for p in self.each for name in p.station_names.values()):
+            self.usable = False
         self.contest_names = self._fix_each([p.contest_names for p in self.each])
         each = self.each
         self.choice_names = {c: self._fix_each([p.choice_names[c] for p in each]) for c in first.choice_names}
@@ -141,6 +147,12 @@ class NeutralPhrases(Phrases):
                 for i, p in enumerate(self.each)
             ]
         )
+
+    def station(self, sid: str) -> str:
+        got = self.station_names.get(sid)
+        if got is None:
+            got = self.station_names[sid] = self._fix([p.station(sid) for p in self.each])
+        return got
 
     def base_words(self, figure: str, value: int | None) -> str:
         return self._page_slot([p.base_words(figure, value) for p in self.each])
