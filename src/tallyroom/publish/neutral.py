@@ -75,8 +75,9 @@ class NeutralPhrases(Phrases):
         self.area_kinds = first.area_kinds
         self.election_name = self._fix([p.election_name for p in self.each])
         self.area_names = self._fix_each([p.area_names for p in self.each])
-        # Station names get their slots when first used (:meth:`station`): there may be
-        # 100,000 of them, and this is made before the page workers are forked.
+        # A station's name is a slot of the page that shows it (:meth:`station`): there may be
+        # 100,000 of them, each on a page or two, and a table of them all would be slower to
+        # read (and to make, before the page workers are forked).
         self.station_names = {}
         if any(_NUL in name for p in self.each for name in p.station_names.values()):
             self.usable = False
@@ -149,10 +150,7 @@ class NeutralPhrases(Phrases):
         )
 
     def station(self, sid: str) -> str:
-        got = self.station_names.get(sid)
-        if got is None:
-            got = self.station_names[sid] = self._fix([p.station(sid) for p in self.each])
-        return got
+        return self._page_slot([p.station(sid) for p in self.each])
 
     def base_words(self, figure: str, value: int | None) -> str:
         return self._page_slot([p.base_words(figure, value) for p in self.each])
