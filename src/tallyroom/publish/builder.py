@@ -46,6 +46,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -1421,18 +1422,21 @@ class Publisher:
                         "took_part": [None if old is None else old[2], new[2]],
                     }
                 )
-        new_protocols = []
-        changed = [k for k, v in station_state.items() if old_stations.get(k) != v]
-        for key in sorted(changed, key=lambda k: results.stations[_split3(k)]["ledger_index"]):
-            cid, sid, kind = key.split("|")
-            new_protocols.append(
-                {
-                    "contest": cid,
-                    "station": sid,
-                    "count_kind": kind,
-                    "ledger_index": results.stations[(cid, sid, kind)]["ledger_index"],
-                }
-            )
+        # Every new protocol is counted; the first CHANGES_LISTED in ledger order are listed
+        # (a full build has them all: only those listed are made into dicts).
+        stations = results.stations
+        changed = sorted(
+            [
+                (stations[k3]["ledger_index"], k3)
+                for k3 in map(_split3, (k for k, v in station_state.items() if old_stations.get(k) != v))
+            ],
+            key=itemgetter(0),
+        )
+        new_protocols = [
+            {"contest": cid, "station": sid, "count_kind": kind, "ledger_index": index}
+            for index, (cid, sid, kind) in changed[:CHANGES_LISTED]
+        ]
+        main = _main_contests(results)
         return {
             "format": "tallyroom-changes/1",
             "snapshot": snapshot["number"],
@@ -1440,9 +1444,9 @@ class Publisher:
             "ledger_from": prev.ledger_size if prev else 0,
             "ledger_to": snapshot["ledger_size"],
             "rows_changed_total": len(changed_rows),
-            "rows_changed": [r for r in changed_rows if r["contest"] in _main_contests(results)][:200],
-            "new_protocols_total": len(new_protocols),
-            "new_protocols": new_protocols[:CHANGES_LISTED],
+            "rows_changed": [r for r in changed_rows if r["contest"] in main][:200],
+            "new_protocols_total": len(changed),
+            "new_protocols": new_protocols,
         }
 
     def _snapshot_list(self, snapshot: dict[str, Any]) -> list[dict[str, Any]]:
