@@ -169,8 +169,8 @@ class NeutralPhrases(Phrases):
     def _pct(self, value: str | None) -> str:
         if value is None:
             return "—"
-        if value.__class__ is str and value.isdigit() and len(value) < 4:
-            return value
+        if value.__class__ is str and len(value) < 4 and value.isascii() and value.isdigit():
+            return value  # a whole number below 1,000: the same in every language
         if value.__class__ is str and _NUL not in value:
             return f"\x00p{value}\x00"
         return self._page_slot([p.pct(value) for p in self.each])
