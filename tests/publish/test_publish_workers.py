@@ -200,3 +200,50 @@ def test_the_room_a_memory_cgroup_leaves_is_read_from_the_tightest_level(tmp_pat
     level(root / "memory" / "open", "9223372036854771712", 1 << 30, v1=True)
     assert memory.cgroup_room_kib(membership, root) is None
     assert memory.cgroup_room_kib(tmp_path / "missing", root) is None
+
+
+@pytest.mark.parametrize("mode", ["in-process", "inherited", "sent"])
+def test_station_files_written_unlike_the_checked_records_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The publisher reads back the station files and per-row files it wrote and compares
+    them with the records and rows the gate checked: a fault between the two (here a station
+    file that states another ledger entry) abandons the snapshot, whether the read-back runs
+    while the page workers render (they read inherited records, or render here) or after them
+    (they were sent their records), and the next attempt publishes."""
+    import msgspec
+
+    from tallyroom.publish import exports
+
+    store, key = make_store(tmp_path, machine=120, hand=40)
+    if mode == "sent":
+        monkeypatch.setattr(builder, "PAYLOAD_MIN_RECORDS", 0)
+        monkeypatch.setattr(memory, "SHARE_MEMORY_FRACTION", 0.0)
+    out = tmp_path / "pub"
+    pub = Publisher(store, out, key, workers=1 if mode == "in-process" else 2)
+    original = exports.station_json_part
+    victims: list[str] = []
+
+    def faulty(r: dict) -> bytes:
+        part = original(r)
+        if not victims or victims[0] == r["station"]:
+            victims.append(r["station"])
+            doc = msgspec.json.decode(part)
+            doc["ledger_index"] += 1
+            return msgspec.json.encode(doc)
+        return part
+
+    monkeypatch.setattr(exports, "station_json_part", faulty)
+    with pytest.raises(PublishError, match=r"station \S+ differs from the checked record"):
+        pub.publish()
+    assert victims
+    assert not (out / "current").exists()
+    assert [p.name for p in (out / "snapshots").iterdir()] == []
+    monkeypatch.setattr(exports, "station_json_part", original)
+    outcome = pub.publish()
+    assert outcome.status == "published" and outcome.snapshot == 1, outcome.failures
+    assert outcome.pages_rendered >= builder.PARALLEL_MIN
+    steps = list(outcome.timings)
+    early = steps.index("read-back") < steps.index("pages")
+    assert early == (mode != "sent"), steps
+    store.close()

@@ -1252,6 +1252,26 @@ class Publisher:
                 w.write(rel, exports.json_bytes(row))
                 written_rows.append(key)
         lap("rows")
+        # -- read back what the gate checked ----------------------------------------------------
+        def read_back() -> None:
+            full = prev_dir is None
+            problems = gate_mod.check_files(
+                w.root,
+                results,
+                None if full else written_groups,
+                None if full else written_rows,
+                {g: len(rows) for g, rows in groups.items()},
+            )
+            if problems:
+                raise PublishError("written files differ from the checked rows: " + "; ".join(problems[:5]))
+            lap("read-back")
+
+        # The files it reads are all written by now. While forked workers render, this process
+        # would only wait for them: it reads back meanwhile, unless it must not read the station
+        # records until they are done (see Rendering).
+        early = render.inherits or not render.forks
+        if early:
+            read_back()
         # -- pages ------------------------------------------------------------------------------
         render.finish()
         w.put("static/site.css", (static_dir() / "site.css").read_bytes())
@@ -1262,18 +1282,8 @@ class Publisher:
         ]
         render_jobs(site, w, [site.downloads_job(snapshot, downloads)], snapshot, 1)
         lap("pages")
-        # -- read back what the gate checked -----------------------------------------------------
-        full = prev_dir is None
-        problems = gate_mod.check_files(
-            w.root,
-            results,
-            None if full else written_groups,
-            None if full else written_rows,
-            {g: len(rows) for g, rows in groups.items()},
-        )
-        if problems:
-            raise PublishError("written files differ from the checked rows: " + "; ".join(problems[:5]))
-        lap("read-back")
+        if not early:
+            read_back()
         # -- manifest --------------------------------------------------------------------------
         manifest = {
             "format": "tallyroom-snapshot/1",
