@@ -1206,7 +1206,7 @@ class Publisher:
             sqlite_export.build_file(election, results, snapshot, w.path_for(DB_REL))
         if render.forks:
             w.adopt(DB_REL)
-        else:  # nothing is forked while the writer's thread hashes and compresses it
+        else:  # nothing is forked while the writer's threads hash and compress it
             w.adopt_later(DB_REL)
         lap("export-sqlite")
         # -- pages: rendered by forked workers from here on. Everything above reads the station
