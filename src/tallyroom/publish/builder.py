@@ -1499,6 +1499,8 @@ DB_REL = "data/tallyroom.sqlite"
 #: :func:`may_share`), a new SQLite download is written by a forked process
 #: (:class:`_Beside`); a smaller one is not worth the fork.
 BESIDE_MIN = 1_000
+
+
 def may_share(records: int, processes: int) -> bool:
     """Whether ``processes`` processes forked from this one may read the station records they
     inherit instead of being sent copies (see :class:`Rendering`).
@@ -1512,6 +1514,8 @@ def may_share(records: int, processes: int) -> bool:
     100,000-station Kyrgyz-shaped night (6.7 GB, three processes) does not fit in 24 GB and
     keeps sending (docs/decisions/0005)."""
     return records < PAYLOAD_MIN_RECORDS or memory.room_for_copies(processes)
+
+
 #: A task for a page worker: job indices, and where the station records those jobs read are
 #: in the payload file (offset, length; 0, 0 for none).
 _Task = tuple[list[int], int, int]

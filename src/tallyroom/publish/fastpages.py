@@ -17,9 +17,9 @@ How the templates' Jinja2 semantics are reproduced:
   (:meth:`Phrases.t`, :meth:`Phrases.f`);
 * the environment's ``trim_blocks``/``lstrip_blocks`` whitespace is written out literally.
 
-A station page is rendered once for all languages by passing :func:`station_page` the
-phrases of every language at once (:mod:`.neutral`, docs/decisions/0018); so everything it
-writes that differs by language goes through its ``Phrases`` argument.
+Every page is rendered once for all languages by passing its renderer the phrases of every
+language at once (:mod:`.neutral`, docs/decisions/0018); so everything a renderer writes that
+differs by language goes through its ``Phrases`` argument.
 """
 
 from __future__ import annotations
