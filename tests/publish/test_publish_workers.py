@@ -247,3 +247,65 @@ def test_station_files_written_unlike_the_checked_records_are_refused(
     early = steps.index("read-back") < steps.index("pages")
     assert early == (mode != "sent"), steps
     store.close()
+
+
+def test_the_slow_pages_go_first_and_the_tasks_shrink_toward_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers take the national, area and reconciliation pages first and the station
+    pages after them, in tasks that shrink to TASK_MIN pages at the end (guided
+    self-scheduling): neither worker is left with a large last task while the other waits.
+    Every page is in exactly one task."""
+    store, key = make_store(tmp_path, machine=120, hand=40)
+    seen: list[tuple[list[bool], list[list[int]]]] = []
+    payloads = builder._payloads
+
+    def spy(site: object, jobs: list[builder.Job], *args: object) -> tuple[object, list[builder._Task]]:
+        fh, tasks = payloads(site, jobs, *args)  # type: ignore[arg-type]
+        seen.append(([builder._is_station_job(j) for j in jobs], [t[0] for t in tasks]))
+        return fh, tasks
+
+    monkeypatch.setattr(builder, "_payloads", spy)
+    monkeypatch.setattr(builder, "TASK_MIN", 2)
+    outcome = Publisher(store, tmp_path / "pub", key, workers=2).publish()
+    store.close()
+    assert outcome.status == "published", outcome.failures
+    ((station, tasks),) = seen
+    first = station.index(True)
+    assert first > 10 and all(station[first:])  # every other page before the first station page
+    assert sorted(i for t in tasks for i in t) == list(range(len(station)))
+    sizes = [len(t) for t in tasks]
+    assert sizes[0] == len(station) // 16  # workers * 8 tasks' worth, above TASK_MIN
+    assert sizes == sorted(sizes, reverse=True), sizes
+    assert sizes[-1] <= 2 and sizes[-3] <= 2, sizes
+
+
+def test_a_full_build_leaves_no_collection_behind_and_keeps_what_another_froze(
+    tmp_path: Path,
+) -> None:
+    """The collector is off while a snapshot is built; what the build kept goes to the
+    oldest generation, so that turning the collector back on does not make the next
+    allocation walk it all. Objects someone else froze stay frozen."""
+    import gc
+
+    store, key = make_store(tmp_path, machine=120, hand=40)
+    assert gc.isenabled()
+    before = [s["collections"] for s in gc.get_stats()]
+    outcome = Publisher(store, tmp_path / "pub", key, workers=1).publish()
+    after = [s["collections"] for s in gc.get_stats()]
+    assert outcome.status == "published", outcome.failures
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert after == before, (before, after)
+    (tmp_path / "again").mkdir()
+    again, again_key = make_store(tmp_path / "again", machine=40, hand=0)
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    try:
+        assert frozen > 0
+        outcome = Publisher(again, tmp_path / "again" / "pub", again_key, workers=1).publish()
+        assert outcome.status == "published", outcome.failures
+        assert gc.get_freeze_count() > frozen // 2  # (some died: reference counting frees them)
+    finally:
+        gc.unfreeze()
+    again.close()
+    store.close()

@@ -528,6 +528,16 @@ class Publisher:
                 return self._publish(force, t0)
         finally:
             if gc_was_enabled:
+                if gc.get_freeze_count() == 0:
+                    # What the snapshot allocated and kept (caches, the state of the next
+                    # snapshot: 220,000 objects at the Kyrgyz size) goes to the oldest
+                    # generation without a collection: freeze moves every tracked object
+                    # aside and resets the youngest generation's count, unfreeze puts them
+                    # all in the oldest. Re-enabled as it was, the collector went through
+                    # them all at the next allocation: 44 ms after every full build. A full
+                    # collection still finds any cycle among them.
+                    gc.freeze()
+                    gc.unfreeze()
                 gc.enable()
 
     def _publish(self, force: bool, t0: float) -> Outcome:
@@ -1273,14 +1283,23 @@ class Publisher:
         if early:
             read_back()
         # -- pages ------------------------------------------------------------------------------
+        def last_pages() -> None:
+            w.put("static/site.css", (static_dir() / "site.css").read_bytes())
+            w.put("static/refresh.js", (static_dir() / "refresh.js").read_bytes())
+            downloads = [
+                {"path": rel, "what": what, "size": w.files[rel].size, "sha256": w.files[rel].sha256}
+                for rel, what in self._download_list(w)
+            ]
+            render_jobs(site, w, [site.downloads_job(snapshot, downloads)], snapshot, 1)
+
+        # The downloads are all written (and, with forked workers, recorded): their page is
+        # made while the workers render, not after them with the other core idle.
+        if render.forks:
+            last_pages()
+            self._write_error_pages(election)  # once per process; they show no number
         render.finish()
-        w.put("static/site.css", (static_dir() / "site.css").read_bytes())
-        w.put("static/refresh.js", (static_dir() / "refresh.js").read_bytes())
-        downloads = [
-            {"path": rel, "what": what, "size": w.files[rel].size, "sha256": w.files[rel].sha256}
-            for rel, what in self._download_list(w)
-        ]
-        render_jobs(site, w, [site.downloads_job(snapshot, downloads)], snapshot, 1)
+        if not render.forks:
+            last_pages()
         lap("pages")
         if not early:
             read_back()
@@ -1486,6 +1505,9 @@ PARALLEL_MIN = 48
 #: station records with them (an area page lists all its stations: at 100,000 stations the
 #: area pages read every record, and one task with all of them held 4 GB in one worker).
 CHUNK_MAX = 200
+#: At least this many pages per task (but the last), however few are left: a task costs a
+#: round trip to the worker and a pass over the folders it writes into.
+TASK_MIN = 16
 CHUNK_RECORDS = 2000
 #: From this many station records on, page workers get the records they read from a file
 #: written before the fork instead of reading the ones they inherit (see :class:`Rendering`).
@@ -1671,11 +1693,15 @@ class Rendering:
                 w.dirs.fd(f"{lang}/{job.page}".rpartition("/")[0])
             w.dirs.fd(job.api.rpartition("/")[0])
         site.prepare()
-        size = max(16, min(CHUNK_MAX, len(jobs) // (self.workers * 8)))
+        # The pages that take longest (national, area, reconciliation: brotli, many rows)
+        # first, the station pages after them: tasks shrink toward the end (_payloads), so
+        # that the workers finish together instead of one waiting for the other's last task.
+        jobs = self.jobs = sorted(jobs, key=_is_station_job)
+        size = max(TASK_MIN, min(CHUNK_MAX, len(jobs) // (self.workers * 8)))
         sent = self.records_from
         if self.shares:
             sent = None  # the workers read the records they inherit
-        self._payload, tasks = _payloads(site, jobs, size, sent, w.root.parent)
+        self._payload, tasks = _payloads(site, jobs, size, sent, w.root.parent, self.workers)
         _WORKER = (site, w.root, w.compress, w.brotli, self.snapshot, jobs, sent, self._payload)
         # An executor, not multiprocessing.Pool: a worker killed mid-task (out of memory) makes
         # the snapshot fail at once, where Pool would wait for its result for ever and the
@@ -1730,14 +1756,22 @@ class Rendering:
             self._close_payload()
 
 
+def _is_station_job(job: Job) -> bool:
+    return job.reads is not None and job.reads[0] == "station"
+
+
 def _payloads(
-    site: Site, jobs: list[Job], size: int, results: Results | None, folder: Path
+    site: Site, jobs: list[Job], size: int, results: Results | None, folder: Path, workers: int = 1
 ) -> tuple[Any, list[_Task]]:
     """The jobs in chunks of at most ``size`` jobs and about :data:`CHUNK_RECORDS` station
     records, the records each chunk's jobs read pickled into a temporary file (unlinked; the
     workers inherit its descriptor), and one task per chunk: its job indices and where its
     records are in the file. Made before the workers are forked, so that neither they nor
-    this process read the records while they share its memory."""
+    this process read the records while they share its memory.
+
+    Chunks shrink toward the end, to a ``2 * workers``-th of the jobs left but not below
+    :data:`TASK_MIN` (guided self-scheduling, Polychronopoulos and Kuck, IEEE Trans. Comput.
+    36(12), 1987): a worker that takes the last large chunk no longer keeps the other waiting."""
     import pickle
     import tempfile
 
@@ -1761,6 +1795,7 @@ def _payloads(
 
     try:
         get = results.stations.get if results is not None else None
+        left = len(jobs)
         for i, job in enumerate(jobs):
             mine: dict[tuple[str, str, str], Row] = {}
             if get is not None and results is not None and job.reads is not None and job.data is None:
@@ -1768,7 +1803,8 @@ def _payloads(
                     r = get(key)
                     if r is not None:
                         mine[key] = r
-            if chunk and (len(chunk) >= size or count + len(mine) > CHUNK_RECORDS):
+            limit = max(TASK_MIN, min(size, (left - i) // (2 * workers)))
+            if chunk and (len(chunk) >= limit or count + len(mine) > CHUNK_RECORDS):
                 close()
             chunk.append(i)
             if job.reads is not None and job.data is None:
