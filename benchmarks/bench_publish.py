@@ -18,8 +18,9 @@ Measures, in one run:
                            (tallyroom.simulate.large; 100,000 is issue 5's target)
         [--work DIR]       build in DIR (removed at the end) instead of the temporary folder
 
-Builds run in child processes (the one measured imports its own tallyroom). Traffic goes to
-127.0.0.1 only and every load run is bounded in time.
+Builds run in child processes (the one measured imports its own tallyroom), each opening a
+store that another process made, as the publisher process of `tallyroom serve` does. Traffic
+goes to 127.0.0.1 only and every load run is bounded in time.
 """
 
 from __future__ import annotations
@@ -86,6 +87,22 @@ def _kg_store(folder: Path) -> tuple[Any, Path, list[Any]]:
     return store, key, hand
 
 
+def _stored(what: str, arg: int, folder: Path) -> None:
+    """Make the election's store in ``folder`` in a process of its own, which exits. The
+    builds are measured in a process that opens the store from disk, as the publisher
+    process of `tallyroom serve` and `tallyroom publish` do: not in the one that generated
+    and signed the protocols, whose heap (twice the publisher's at the Kyrgyz size) every
+    forked page worker would inherit."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--_store", what, str(arg), str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"making the {what} store failed:\n{done.stdout}\n{done.stderr}")
+
+
 def _publisher(store: Any, out: Path, key: Path, prestage: bool) -> Any:
     from tallyroom.publish.builder import Publisher
 
@@ -106,14 +123,18 @@ def _cpu() -> float:
 
 
 def measure_kg(folder: Path, rounds: int) -> dict[str, Any]:
-    """Full build, then incremental builds after 10 new protocols (in this process)."""
+    """Full build, then incremental builds after 10 new protocols (in this process, which
+    opens the store another made: see :func:`_stored`)."""
     from tallyroom.simulate import kyrgyzstan as kg
+    from tallyroom.store.sql import open_store
 
     out: dict[str, Any] = {"load_before": os.getloadavg()[0]}
     for mode in ("linking", "prestage"):
         sub = folder / mode
         sub.mkdir()
-        store, key, hand = _kg_store(sub)
+        _stored("kg", 0, sub)
+        store = open_store(str(sub / "kg.db"))
+        key = sub / "kg.db.commission-key"
         publisher = _publisher(store, sub / "pub", key, mode == "prestage")
         if publisher is None:
             store.close()
@@ -123,6 +144,9 @@ def measure_kg(folder: Path, rounds: int) -> dict[str, Any]:
         full = time.perf_counter() - t0
         full_cpu = _cpu() - c0
         assert first.status == "published", first.failures
+        # The protocols that arrive between the incremental snapshots (the same seed as the
+        # store's, made only now: the full build ran in a process without them).
+        hand = kg.generate_protocols(kg.generate_definition(2021), 2021)
         times, cpus, prestaged, steps = [], [], [], []
         for i in range(rounds):
             kg.load_protocols(store, hand[3000 + 10 * i : 3010 + 10 * i], "hand")
@@ -154,7 +178,33 @@ def measure_kg(folder: Path, rounds: int) -> dict[str, Any]:
 
 
 def measure_large(folder: Path, stations: int) -> dict[str, Any]:
-    """A full build of a generated election of ``stations`` stations (in this process)."""
+    """A full build of a generated election of ``stations`` stations (in this process, which
+    opens the store another made: see :func:`_stored`)."""
+    from tallyroom.store.sql import open_store
+
+    _stored("large", stations, folder)
+    store = open_store(str(folder / "big.db"))
+    publisher = _publisher(store, folder / "pub", folder / "big.db.commission-key", False)
+    load = os.getloadavg()[0]
+    c0, t0 = _cpu(), time.perf_counter()
+    o = publisher.publish()
+    full = time.perf_counter() - t0
+    cpu = _cpu() - c0
+    assert o.status == "published", o.failures
+    store.close()
+    return {
+        "stations": stations,
+        "full_s": full,
+        "cpu_s": cpu,
+        "steps": o.timings,
+        "files": o.written,
+        "pages": o.pages_rendered,
+        "load": load,
+    }
+
+
+def _large_store(folder: Path, stations: int) -> None:
+    """The store of a generated election of ``stations`` stations, one hand count each."""
     import msgspec
 
     from tallyroom.commission import create_key
@@ -187,23 +237,7 @@ def measure_large(folder: Path, stations: int) -> dict[str, Any]:
         file_hash="0" * 64,
         count_kind=CountKind.HAND,
     )
-    publisher = _publisher(store, folder / "pub", key, False)
-    load = os.getloadavg()[0]
-    c0, t0 = _cpu(), time.perf_counter()
-    o = publisher.publish()
-    full = time.perf_counter() - t0
-    cpu = _cpu() - c0
-    assert o.status == "published", o.failures
     store.close()
-    return {
-        "stations": stations,
-        "full_s": full,
-        "cpu_s": cpu,
-        "steps": o.timings,
-        "files": o.written,
-        "pages": o.pages_rendered,
-        "load": load,
-    }
 
 
 def _child(what: str, arg: int, src: str | None, work: Path) -> dict[str, Any]:
@@ -381,7 +415,15 @@ def main() -> int:
         "--work", type=Path, help="folder for the builds (default: the system's temporary folder)"
     )
     ap.add_argument("--_measure", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--_store", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args._store:
+        what, arg, folder = args._store[0], int(args._store[1]), Path(args._store[2])
+        if what == "kg":
+            _kg_store(folder)[0].close()
+        else:
+            _large_store(folder, arg)
+        return 0
     if args._measure:
         what, arg, folder = args._measure[0], int(args._measure[1]), Path(args._measure[2])
         result = measure_kg(folder, arg) if what == "kg" else measure_large(folder, arg)
