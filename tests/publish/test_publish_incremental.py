@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from publish_support import displayed, load, make_store, mini
 
 from conftest import Published
@@ -30,7 +31,7 @@ from tallyroom.definition.compiled import compile_election
 from tallyroom.definition.load import load_definition
 from tallyroom.ledger.entry import EntryKind, encode_entry
 from tallyroom.ledger.merkle import leaf_hash
-from tallyroom.publish import exports, gate
+from tallyroom.publish import builder, exports, gate
 from tallyroom.publish.builder import Publisher
 from tallyroom.publish.files import FileInfo, SnapshotWriter, prestage
 from tallyroom.publish.ledger_view import (
@@ -275,6 +276,61 @@ def test_long_running_and_fresh_publishers_publish_the_same_files(tmp_path: Path
         store.close()
     assert runs["kept"] == runs["fresh"]
     assert runs["prestaged"] == runs["fresh"]
+
+
+def _db_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        tables = [r[0] for r in names]
+        return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
+    finally:
+        conn.close()
+
+
+def test_a_download_updated_beside_the_publisher_holds_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incremental snapshot with many new records has its SQLite download updated by a
+    forked process while the publisher goes on: the same rows as updated in-process, the
+    manifest's hash is that of the file written, and the previous snapshot's file is intact."""
+    m = mini()
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    first, _ = make_store(origin, machine=50, hand=0)
+    first.close()
+    started: list[str] = []
+    start = builder._Beside.start
+
+    def spy(self: builder._Beside, rel: str, fn: Any, *args: Any) -> None:
+        started.append(f"{rel}:{fn.__name__}")
+        start(self, rel, fn, *args)
+
+    monkeypatch.setattr(builder._Beside, "start", spy)
+    dbs = {}
+    for mode, least in (("in-process", 10**9), ("beside", 1)):
+        monkeypatch.setattr(builder, "BESIDE_UPDATE_MIN", least)
+        folder = tmp_path / mode
+        shutil.copytree(origin, folder)
+        store = open_store(str(folder / "kg.db"))
+        pub = Publisher(store, folder / "pub", folder / "kg.db.commission-key", workers=2, clock=_clock())  # type: ignore[arg-type]
+        assert pub.publish().status == "published"
+        before = (folder / "pub" / "snapshots" / "1" / "data" / "tallyroom.sqlite").read_bytes()
+        load(store, "machine", m.machine[50:90])
+        outcome = pub.publish()
+        assert outcome.status == "published" and outcome.snapshot == 2, outcome.failures
+        snap = folder / "pub" / "snapshots" / "2"
+        db = snap / "data" / "tallyroom.sqlite"
+        listed = json.loads((snap / "manifest.json").read_bytes())["files"]["data/tallyroom.sqlite"]
+        assert hashlib.sha256(db.read_bytes()).hexdigest() == listed[0]
+        assert (folder / "pub" / "snapshots" / "1" / "data" / "tallyroom.sqlite").read_bytes() == before
+        dbs[mode] = _db_rows(db)
+        store.close()
+    assert started == ["data/tallyroom.sqlite:update_file"]  # the second snapshot, beside only
+    assert dbs["beside"] == dbs["in-process"]
+    assert sum(len(rows) for rows in dbs["beside"].values()) > 1000
 
 
 def test_a_warm_gate_still_refuses_faults(tmp_path: Path) -> None:

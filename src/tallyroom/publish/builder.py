@@ -997,6 +997,22 @@ class Publisher:
         station_state, leaves, station_digests = self._station_state(results, prev_state)
         changes = self._changes(prev_state, results, row_state, station_state, snapshot)
         lap("changes")
+        # The SQLite download of a snapshot with many new records is updated beside this
+        # process too: at night (thousands of protocols a snapshot) that is this process's
+        # largest step after the gate, while the page workers have little to do.
+        if not whole_db and prev_dir is not None and prev_state is not None and self.workers > 1 and shares:
+            changed_rows, changed_stations = _db_changes(prev_state, row_state, station_state)
+            if len(changed_rows) + len(changed_stations) >= BESIDE_UPDATE_MIN:
+                beside.start(
+                    DB_REL,
+                    sqlite_export.update_file,
+                    prev_dir / DB_REL,
+                    w.path_for(DB_REL),
+                    results,
+                    snapshot,
+                    changed_rows,
+                    changed_stations,
+                )
         extras, extras_state, image_state = self._station_extras(
             w, election, prefix, results, prev_state, prev_dir, prev_files, station_state
         )
@@ -1193,17 +1209,11 @@ class Publisher:
             del json_data, csv_data
         self._station_layouts = None if hooked else (number, layouts)
         lap("export-stations")
-        old_rows = prev_state.rows if prev_state else {}
         prev_db = prev_dir / DB_REL if prev_dir is not None else None
-        if DB_REL in beside:  # a new download, started in _write_all
+        if DB_REL in beside:  # a new or updated download, started in _write_all
             beside.wait(DB_REL)
         elif prev_db is not None and prev_db.exists() and prev_state is not None:
-            changed_rows = [
-                _split3(k)
-                for k in set(row_state) | set(old_rows)
-                if k not in row_state or k not in old_rows or row_state[k][0] != old_rows[k][0]
-            ]
-            changed_stations = [_split3(k) for k in moved]
+            changed_rows, changed_stations = _db_changes(prev_state, row_state, station_state)
             sqlite_export.update_file(
                 prev_db,
                 w.path_for(DB_REL),
@@ -1521,6 +1531,25 @@ DB_REL = "data/tallyroom.sqlite"
 #: :func:`may_share`), a new SQLite download is written by a forked process
 #: (:class:`_Beside`); a smaller one is not worth the fork.
 BESIDE_MIN = 1_000
+#: From this many changed rows and station records on, the SQLite download of an incremental
+#: snapshot is updated by a forked process (about 5 ms and the memory pages it touches).
+BESIDE_UPDATE_MIN = 200
+
+
+def _db_changes(
+    prev: State, row_state: dict[str, list[Any]], station_state: dict[str, str]
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """The rows and station records whose digest changed since ``prev`` (or that appeared
+    or went away): what :func:`.sqlite_export.update_file` rewrites."""
+    old_rows, old_stations = prev.rows, prev.stations
+    rows = [
+        _split3(k)
+        for k in set(row_state) | set(old_rows)
+        if k not in row_state or k not in old_rows or row_state[k][0] != old_rows[k][0]
+    ]
+    stations = [_split3(k) for k, v in station_state.items() if old_stations.get(k) != v]
+    stations.extend(_split3(k) for k in old_stations.keys() - station_state.keys())
+    return rows, stations
 
 
 def may_share(records: int, processes: int) -> bool:
