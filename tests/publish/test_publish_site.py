@@ -7,6 +7,7 @@ import gzip
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import brotli
 from starlette.testclient import TestClient
@@ -126,3 +127,42 @@ def test_health_and_status_follow_the_gate(published: Published, tmp_path: Path)
 def test_nothing_published_yet(tmp_path: Path) -> None:
     c = TestClient(PublishedSite(tmp_path))
     assert c.get("/en/index.html").status_code == 503
+
+
+def _asgi(app: Any, method: str, path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+    """One request straight to the ASGI app: status, headers and every body byte it sent
+    (an HTTP client may drop a HEAD response's body before a test could see it)."""
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "headers": [], "query_string": b""}
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], dict(start["headers"]), body
+
+
+def test_head_answers_carry_no_body(published: Published, tmp_path: Path) -> None:
+    """A HEAD request gets the headers a GET would, with the same Content-Length, and no body:
+    for a page, a 404 page, the JSON API's plain 404 and the 503 before any snapshot."""
+    app = site_app(published.out)
+    empty = PublishedSite(tmp_path)
+    for where, path, status in (
+        (app, "/en/index.html", 200),
+        (app, "/en/nope.html", 404),
+        (app, "/api/v1/results/nope.json", 404),
+        (empty, "/en/index.html", 503),
+    ):
+        got_status, got_headers, got_body = _asgi(where, "GET", path)
+        head_status, head_headers, head_body = _asgi(where, "HEAD", path)
+        assert got_status == head_status == status, path
+        assert got_body and int(got_headers[b"content-length"]) == len(got_body), path
+        assert head_body == b"", (path, head_body[:40])
+        assert head_headers[b"content-length"] == got_headers[b"content-length"], path

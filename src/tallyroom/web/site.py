@@ -148,7 +148,7 @@ class PublishedSite:
             return
         method = scope["method"]
         if method not in ("GET", "HEAD"):
-            await self._plain(send, 405, b"only GET and HEAD\n", [(b"allow", b"GET, HEAD")])
+            await self._plain(send, method, 405, b"only GET and HEAD\n", [(b"allow", b"GET, HEAD")])
             return
         path: str = scope["path"]
         headers = dict(scope["headers"])
@@ -182,7 +182,8 @@ class PublishedSite:
             return
         current = self._current_dir()
         if current is None:
-            await self._plain(send, 503, b"nothing has been published yet\n", [(b"retry-after", b"5")])
+            retry = [(b"retry-after", b"5")]
+            await self._plain(send, method, 503, b"nothing has been published yet\n", retry)
             return
         await self._serve(send, headers, method, os.path.join(current, *parts), self.current_cc, path)
 
@@ -292,7 +293,7 @@ class PublishedSite:
             f = self._load(path, None)
         if f is None:
             if url is None:
-                await self._plain(send, 404, b"not found\n")
+                await self._plain(send, method, 404, b"not found\n")
             else:
                 await self._not_found(send, method, url, headers)
             return
@@ -338,7 +339,7 @@ class PublishedSite:
         OpenAPI document gives, and so does any address before such a page is written."""
         parts = url[1:].split("/")
         if parts[0] == "api" or (parts[0] == "snapshots" and parts[2:3] == ["api"]):
-            await self._plain(send, 404, b"not found\n")
+            await self._plain(send, method, 404, b"not found\n")
             return
         lang = next((p for p in parts[:3] if p in self.languages), None)
         if lang is None:
@@ -347,7 +348,7 @@ class PublishedSite:
             )
         body = self._error_page(lang)
         if body is None:
-            await self._plain(send, 404, b"not found\n")
+            await self._plain(send, method, 404, b"not found\n")
             return
         await _respond(send, method, 404, b"text/html; charset=utf-8", body)
 
@@ -370,9 +371,14 @@ class PublishedSite:
         return body
 
     async def _plain(
-        self, send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+        self,
+        send: Send,
+        method: str,
+        status: int,
+        body: bytes,
+        extra: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
-        await _respond(send, "GET", status, b"text/plain; charset=utf-8", body, extra or [])
+        await _respond(send, method, status, b"text/plain; charset=utf-8", body, extra or [])
 
     async def _redirect(self, send: Send, location: str, vary: bytes | None = None) -> None:
         headers = [
