@@ -18,7 +18,7 @@ from tallyroom.protocol.check import (
     counts_vector,
     evaluate_rules,
 )
-from tallyroom.protocol.expr import ExpressionError, compile_comparison, parse_rule
+from tallyroom.protocol.expr import ExpressionError, compile_comparison, compile_rule_sides, parse_rule
 
 KNOWN = {"a", "b", "c", "p", "q"}
 CHOICES = ["p", "q"]
@@ -86,6 +86,40 @@ def test_compiled_rule_equals_direct_evaluation(
         cmp.left.value(env) - cmp.right.value(env)
         == sum(k * v for k, v in zip(coefs, values, strict=True)) - const
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rules=st.lists(
+        st.tuples(
+            st.lists(st.integers(-5, 5), min_size=5, max_size=5),
+            st.lists(st.integers(-3, 3), min_size=5, max_size=5),
+            st.integers(-100, 100),
+            st.sampled_from(["==", "!=", ">=", "<=", ">", "<"]),
+        ),
+        max_size=6,
+    ),
+    values=st.lists(st.integers(0, 10_000), min_size=5, max_size=5),
+)
+def test_all_sides_of_a_contests_rules_in_one_call_equal_each_rule_alone(
+    rules: list[tuple[list[int], list[int], int, str]], values: list[int]
+) -> None:
+    """compile_rule_sides gives, for every rule in order, its left and right side as the
+    parsed expression values them and the verdict of the rule compiled on its own."""
+    names = ["a", "b", "c", "p", "q"]
+    index = {n: i for i, n in enumerate(names)}
+    env = dict(zip(names, values, strict=True))
+    comparisons = []
+    for left_coefs, right_coefs, const, op in rules:
+        left = " + ".join(f"{k} * {n}" for k, n in zip(left_coefs, names, strict=True))
+        right = " + ".join(f"{k} * {n}" for k, n in zip(right_coefs, names, strict=True))
+        comparisons.append(parse_rule(f"{left} {op} {right} + {const}", KNOWN, CHOICES))
+    got = compile_rule_sides(comparisons, index)(values)
+    want: list[int | bool] = []
+    for cmp in comparisons:
+        want += [cmp.left.value(env), cmp.right.value(env), compile_comparison(cmp, index)(values)]
+    assert got == tuple(want)
+    assert [type(x) for x in got[2::3]] == [bool] * len(comparisons)
 
 
 def test_valid_protocol_passes(party_list) -> None:  # type: ignore[no-untyped-def]

@@ -168,6 +168,27 @@ def compile_comparison(
     return fn
 
 
+def compile_rule_sides(
+    comparisons: Sequence[Comparison], index: Mapping[str, int]
+) -> Callable[[Sequence[int]], tuple[int | bool, ...]]:
+    """Compile `f(counts_vector) -> (left₀, right₀, holds₀, left₁, right₁, holds₁, …)`: both
+    sides of every comparison and whether it holds, in one call (a published rule check
+    shows all three). Built like :func:`compile_comparison`, from validated integers and
+    indices only; each side is computed once and compared as computed."""
+    parts = []
+    for i, cmp in enumerate(comparisons):
+        parts += [
+            f"(l{i} := {_source(cmp.left, index)})",
+            f"(r{i} := {_source(cmp.right, index)})",
+            f"l{i} {cmp.op} r{i}",
+        ]
+    src = f"lambda c: ({', '.join(parts)},)" if parts else "lambda c: ()"
+    fn: Callable[[Sequence[int]], tuple[int | bool, ...]] = eval(
+        compile(src, "<rules>", "eval"), {"__builtins__": {}}
+    )
+    return fn
+
+
 def compile_linear(lin: Linear, index: Mapping[str, int]) -> Callable[[Sequence[int]], int]:
     src = f"lambda c: {_source(lin, index)}"
     fn: Callable[[Sequence[int]], int] = eval(
