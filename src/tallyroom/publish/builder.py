@@ -999,20 +999,27 @@ class Publisher:
         lap("changes")
         # The SQLite download of a snapshot with many new records is updated beside this
         # process too: at night (thousands of protocols a snapshot) that is this process's
-        # largest step after the gate, while the page workers have little to do.
-        if not whole_db and prev_dir is not None and prev_state is not None and self.workers > 1 and shares:
-            changed_rows, changed_stations = _db_changes(prev_state, row_state, station_state)
-            if len(changed_rows) + len(changed_stations) >= BESIDE_UPDATE_MIN:
-                beside.start(
-                    DB_REL,
-                    sqlite_export.update_file,
-                    prev_dir / DB_REL,
-                    w.path_for(DB_REL),
-                    results,
-                    snapshot,
-                    changed_rows,
-                    changed_stations,
-                )
+        # largest step after the gate, while the page workers mostly have little to do. The
+        # changes are found once, here, for the download made here or in _write_rest.
+        db_changes = None
+        if not whole_db and prev_state is not None:
+            db_changes = _db_changes(prev_state, row_state, station_state)
+        if (
+            db_changes is not None
+            and prev_dir is not None
+            and self.workers > 1
+            and shares
+            and len(db_changes[0]) + len(db_changes[1]) >= BESIDE_UPDATE_MIN
+        ):
+            beside.start(
+                DB_REL,
+                sqlite_export.update_file,
+                prev_dir / DB_REL,
+                w.path_for(DB_REL),
+                results,
+                snapshot,
+                *db_changes,
+            )
         extras, extras_state, image_state = self._station_extras(
             w, election, prefix, results, prev_state, prev_dir, prev_files, station_state
         )
@@ -1101,6 +1108,7 @@ class Publisher:
                 rendered,
                 reused,
                 (extras, extras_state, image_state),
+                db_changes,
             )
         except BaseException:
             render.abort()
@@ -1131,6 +1139,7 @@ class Publisher:
         rendered: int,
         reused: int,
         station_extras: tuple[StationExtras, dict[str, str], dict[str, str]] | None = None,
+        db_changes: tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]] | None = None,
     ) -> tuple[Outcome, State]:
         """Everything after the pages were planned: the bulletin, exports, per-row files, the
         downloads page, the read-back and the manifest."""
@@ -1213,7 +1222,9 @@ class Publisher:
         if DB_REL in beside:  # a new or updated download, started in _write_all
             beside.wait(DB_REL)
         elif prev_db is not None and prev_db.exists() and prev_state is not None:
-            changed_rows, changed_stations = _db_changes(prev_state, row_state, station_state)
+            if db_changes is None:
+                db_changes = _db_changes(prev_state, row_state, station_state)
+            changed_rows, changed_stations = db_changes
             sqlite_export.update_file(
                 prev_db,
                 w.path_for(DB_REL),
@@ -1824,7 +1835,6 @@ def _payloads(
 
     try:
         get = results.stations.get if results is not None else None
-        left = len(jobs)
         for i, job in enumerate(jobs):
             mine: dict[tuple[str, str, str], Row] = {}
             if get is not None and results is not None and job.reads is not None and job.data is None:
@@ -1832,7 +1842,7 @@ def _payloads(
                     r = get(key)
                     if r is not None:
                         mine[key] = r
-            limit = max(TASK_MIN, min(size, (left - i) // (2 * workers)))
+            limit = max(TASK_MIN, min(size, (len(jobs) - i) // (2 * workers)))
             if chunk and (len(chunk) >= limit or count + len(mine) > CHUNK_RECORDS):
                 close()
             chunk.append(i)
