@@ -59,6 +59,8 @@ def server(published: Published, tmp_path_factory: pytest.TempPathFactory) -> It
             str(folder / "pub"),
             "--publish-every",
             "3600",
+            "--publish-workers",
+            "1",
         ],
         env=env,
         stdout=log,

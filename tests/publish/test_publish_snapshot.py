@@ -200,6 +200,12 @@ def test_cli_publish(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["snapshot"] == 2
+    again = ["--db", str(tmp_path / "kg.db"), "publish", "--out", str(out), "--force"]
+    r = runner.invoke(main, [*again, "--workers", "3"])
+    assert r.exit_code == 0 and "published snapshot 3" in r.output, r.output
+    r = runner.invoke(main, [*again, "--workers", "0"])
+    assert r.exit_code == 2 and "--workers" in r.output and "0" in r.output
+    assert not (out / "snapshots" / "4").exists()
     r = runner.invoke(main, ["--db", str(tmp_path / "missing.db"), "publish", "--out", str(out)])
     assert r.exit_code == 2
 

@@ -46,13 +46,14 @@ def test_pages_are_the_same_bytes_in_process_inherited_or_sent_to_the_workers(
 ) -> None:
     """Page workers read the station records they inherit from the publisher (small
     elections) or get them from a file written before the fork (from PAYLOAD_MIN_RECORDS on):
-    the snapshot is the same, byte for byte, either way and as when rendered in-process."""
+    the snapshot is the same, byte for byte, either way, with any number of workers, and as
+    when rendered in-process."""
     import shutil
 
     (tmp_path / "a").mkdir()
     store, key = make_store(tmp_path / "a", machine=120, hand=40)
     store.close()
-    for name in ("b", "c"):
+    for name in ("b", "c", "d"):
         shutil.copytree(tmp_path / "a", tmp_path / name)
 
     def build(name: str, workers: int) -> dict[str, str]:
@@ -74,11 +75,13 @@ def test_pages_are_the_same_bytes_in_process_inherited_or_sent_to_the_workers(
 
     in_process = build("a", 1)
     inherited = build("b", 2)
+    more_than_cores = build("d", 3)  # as on a machine with more cores (docs/decisions/0019)
     monkeypatch.setattr(builder, "PAYLOAD_MIN_RECORDS", 0)
     monkeypatch.setattr(memory, "SHARE_MEMORY_FRACTION", 0.0)  # no room for copies
     sent = build("c", 2)
     assert len(in_process) > 200
     assert in_process == inherited
+    assert in_process == more_than_cores
     assert in_process == sent
 
 

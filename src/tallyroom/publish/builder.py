@@ -52,6 +52,7 @@ from typing import Any
 
 import msgspec
 
+from tallyroom.cpus import usable_cpus
 from tallyroom.definition.compiled import CompiledElection
 from tallyroom.ledger.checkpoint import Checkpoint, sign_checkpoint
 from tallyroom.ledger.entry import EntryKind
@@ -383,6 +384,19 @@ class _Prestage:
         return None
 
 
+#: Page workers made by default at most (``workers=`` and ``--workers`` may ask for more).
+#: Each is forked from a publisher that may hold gigabytes, whose page tables fork copies,
+#: and builds were measured on 2 cores only (BENCHMARKS.md).
+WORKERS_MAX = 8
+
+
+def default_workers() -> int:
+    """One page worker per CPU this process may use (its affinity and CPU quota, see
+    :func:`tallyroom.cpus.usable_cpus`), at most :data:`WORKERS_MAX`: a page worker on a
+    CPU the process may not use only waits (docs/decisions/0019)."""
+    return min(WORKERS_MAX, usable_cpus())
+
+
 class Publisher:
     """Builds snapshots of one store into one publish folder.
 
@@ -420,7 +434,7 @@ class Publisher:
         self.display_hook = display_hook
         self.clock = clock
         #: Processes that render pages (fork); 1 renders in this process.
-        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.workers = workers if workers is not None else default_workers()
         self.prestage = prestage
         self._site: Site | None = None
         #: The site whose error pages this publisher wrote (see write_error_pages).

@@ -31,6 +31,12 @@ import click
     help="GeoJSON with the regions' P-codes for the map (default: maps shipped with tallyroom).",
 )
 @click.option("--no-compress", is_flag=True, help="Do not write .gz/.br copies.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Processes that render pages (default: one per CPU this process may use, at most 8).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 def publish(
@@ -40,6 +46,7 @@ def publish(
     languages: tuple[str, ...],
     boundaries: tuple[str, ...],
     no_compress: bool,
+    workers: int | None,
     fmt: str,
 ) -> None:
     """Build one snapshot of the store now: DIR/snapshots/N/ and DIR/current.
@@ -63,6 +70,7 @@ def publish(
             languages=languages or LANGUAGES,
             compress=not no_compress,
             boundaries=boundaries,
+            workers=workers,
         )
         try:
             outcome = publisher.publish(force=force)

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tallyroom import cgroups
+
 #: The share of the memory available that the copies may take at worst.
 SHARE_MEMORY_FRACTION = 0.5
 #: cgroup v1 writes "no limit" as a number near 2**63.
 _V1_UNLIMITED = 1 << 60
+_V1_FILES = ("memory.limit_in_bytes", "memory.usage_in_bytes")
 
 
 def _proc_kib(path: str, field: str) -> int | None:
@@ -32,40 +35,24 @@ def _proc_kib(path: str, field: str) -> int | None:
     return None
 
 
-def cgroup_room_kib(
-    membership: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")
-) -> int | None:
+def cgroup_room_kib(membership: Path = cgroups.MEMBERSHIP, root: Path = cgroups.ROOT) -> int | None:
     """The least memory left (limit minus usage, in KiB) in the memory cgroups this process is
     in, its own and every parent's, cgroup v2 or v1; None when none sets a limit. A container
     or a systemd ``MemoryMax`` limits the publisher far below what ``/proc/meminfo`` reports
     for the machine. Usage counts the page cache, which could be freed: this errs on the side
     of less room."""
-    try:
-        lines = membership.read_text().splitlines()
-    except OSError:
-        return None
     room: int | None = None
-    for line in lines:
-        hierarchy, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
-        if hierarchy == "0" and not controllers:
-            base, limit_name, usage_name = root, "memory.max", "memory.current"
-        elif "memory" in controllers.split(","):
-            base, limit_name, usage_name = root / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes"
-        else:
+    for folder, v2 in cgroups.levels("memory", membership, root):
+        limit_name, usage_name = ("memory.max", "memory.current") if v2 else _V1_FILES
+        try:
+            limit = int((folder / limit_name).read_text())  # "max" (no limit) raises
+            usage = int((folder / usage_name).read_text())
+        except (OSError, ValueError):
             continue
-        parts = [p for p in path.split("/") if p and p not in (".", "..")]
-        for depth in range(len(parts), -1, -1):
-            folder = base.joinpath(*parts[:depth])
-            try:
-                limit = int((folder / limit_name).read_text())  # "max" (no limit) raises
-                usage = int((folder / usage_name).read_text())
-            except (OSError, ValueError):
-                continue
-            if limit >= _V1_UNLIMITED:
-                continue
-            left = max(0, limit - usage) // 1024
-            room = left if room is None else min(room, left)
+        if limit >= _V1_UNLIMITED:
+            continue
+        left = max(0, limit - usage) // 1024
+        room = left if room is None else min(room, left)
     return room
 
 

@@ -67,9 +67,13 @@ def rejections() -> Iterator[None]:
               help="Publish snapshots into DIR while intake runs and serve the site from it at /.")
 @click.option("--publish-every", default=5.0, show_default=True, type=click.FloatRange(0.1, 3600),
               help="Seconds between snapshots (with --publish-dir).")
+@click.option("--publish-workers", default=None, type=click.IntRange(1, 256),
+              help="Processes that render the pages of a snapshot (with --publish-dir; default: "
+                   "one per CPU this process may use, at most 8).")
 @pass_ctx
 def serve(ctx: Ctx, host: str, port: int, workers: int, server_name: str, max_batch: int,
-          writer_mode: str, log_level: str, publish_dir: Path | None, publish_every: float) -> None:
+          writer_mode: str, log_level: str, publish_dir: Path | None, publish_every: float,
+          publish_workers: int | None) -> None:
     """Run the signed intake server (station API, staff API, receipts).
 
     With --publish-dir, also publish a snapshot every --publish-every seconds (behind the
@@ -93,7 +97,7 @@ def serve(ctx: Ctx, host: str, port: int, workers: int, server_name: str, max_ba
     if publish_dir is not None:
         publish_dir = publish_dir.resolve()
         os.environ["TALLYROOM_PUBLISH_DIR"] = str(publish_dir)
-        plan = server.PublishPlan(ctx.db, publish_dir, publish_every)
+        plan = server.PublishPlan(ctx.db, publish_dir, publish_every, publish_workers)
     else:
         os.environ.pop("TALLYROOM_PUBLISH_DIR", None)
     writer = (

@@ -42,11 +42,13 @@ STOP_SIGNAL = signal.SIGUSR2
 
 @dataclass(frozen=True)
 class PublishPlan:
-    """What the publisher process needs: the store, the folder, the interval."""
+    """What the publisher process needs: the store, the folder, the interval, and how many
+    page workers it forks (None: :func:`tallyroom.publish.builder.default_workers`)."""
 
     db: str
     out: Path
     every: float
+    workers: int | None = None
 
 
 def run(
@@ -249,6 +251,8 @@ class PublisherSupervisor:
             sys.executable, "-m", "tallyroom.web.server", "publish-loop",
             self.plan.db, str(self.plan.out), repr(self.plan.every), str(os.getpid()),
         ]
+        if self.plan.workers is not None:
+            cmd.append(str(self.plan.workers))
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 
     def _watch(self) -> None:
@@ -281,7 +285,7 @@ class PublisherSupervisor:
             proc.wait(5)
 
 
-def publish_forever(db: str, out: Path, every: float, parent: int) -> int:
+def publish_forever(db: str, out: Path, every: float, parent: int, workers: int | None = None) -> int:
     """The publisher process: a snapshot every ``every`` seconds until SIGTERM or until the
     server process ``parent`` is gone. Every outcome is in ``out/status.json``; a refusal is
     also said on stderr (the server's log), with its failing checks."""
@@ -308,7 +312,7 @@ def publish_forever(db: str, out: Path, every: float, parent: int) -> int:
     while not stop():
         try:
             store = open_store(db)
-            publisher = Publisher(store, out, key_path(db))
+            publisher = Publisher(store, out, key_path(db), workers=workers)
         except Exception as exc:  # the store may be restarting: wait, then try again
             print(f"tallyroom: publisher cannot open the store yet: {exc}", file=sys.stderr, flush=True)
             time.sleep(min(every, 5.0))
@@ -324,9 +328,11 @@ def publish_forever(db: str, out: Path, every: float, parent: int) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    if len(argv) == 5 and argv[0] == "publish-loop":
-        return publish_forever(argv[1], Path(argv[2]), float(argv[3]), int(argv[4]))
-    print("usage: python -m tallyroom.web.server publish-loop DB OUT EVERY PARENT_PID", file=sys.stderr)
+    if len(argv) in (5, 6) and argv[0] == "publish-loop":
+        workers = int(argv[5]) if len(argv) == 6 else None
+        return publish_forever(argv[1], Path(argv[2]), float(argv[3]), int(argv[4]), workers)
+    print("usage: python -m tallyroom.web.server publish-loop DB OUT EVERY PARENT_PID [WORKERS]",
+          file=sys.stderr)
     return 2
 
 
