@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import time
@@ -21,8 +22,44 @@ def describe() -> str:
         pass
     return (
         f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}; {speed()}"
     )
+
+
+def _reference_work() -> float:
+    """CPU seconds of a fixed piece of pure-Python work shaped like page rendering
+    (f-strings, joins, dict lookups, UTF-8 encoding): the same instructions on every machine."""
+    names = {i: f"name {i} — {i * 7}" for i in range(500)}
+    c0 = time.process_time()
+    for _ in range(400):
+        out = []
+        for i in range(500):
+            out.append(f'<tr><th scope="row">{names[i]}</th><td class="n">{i * 31:,}</td></tr>')
+        "".join(out).encode()
+    return time.process_time() - c0
+
+
+def _reference_child(queue: multiprocessing.SimpleQueue[float]) -> None:
+    queue.put(min(_reference_work() for _ in range(5)))
+
+
+def speed() -> str:
+    """How fast this machine's CPUs are, to compare figures measured on different machines:
+    the best of 5 runs of :func:`_reference_work` alone, and in two processes at once (the
+    second figure shows whether two "cores" are two: hardware threads of one core, or a
+    host's neighbours, make each slower when both work)."""
+    alone = min(_reference_work() for _ in range(5))
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return f"reference work {alone * 1e3:.0f} ms"
+    ctx = multiprocessing.get_context("fork")
+    queue: multiprocessing.SimpleQueue[float] = ctx.SimpleQueue()
+    procs = [ctx.Process(target=_reference_child, args=(queue,)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    both = max(queue.get() for _ in procs)
+    return f"reference work {alone * 1e3:.0f} ms alone, {both * 1e3:.0f} ms each with 2 at once"
 
 
 def file_creation_us(folder: Path, count: int = 2000) -> float:
