@@ -11,6 +11,8 @@ from collections import Counter
 
 import jsonschema
 import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import Published
 from support import shared_data
@@ -111,3 +113,60 @@ def test_seat_projection_is_provisional_and_explained(published: Published) -> N
         assert sum(p["seats"] for p in seats["parties"]) == 54
         assert max(p["seats"] for p in seats["parties"]) <= 27
         assert seats["allocation"]["explanation"]["thresholds"]
+
+
+_LINE_IDS = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    protocols=st.lists(
+        st.tuples(
+            st.sampled_from(["party-list", "smd-1", 'q"\\x']),
+            st.sampled_from(["hand", "machine"]),
+            st.text(min_size=1, max_size=8),
+            st.dictionaries(_LINE_IDS, st.one_of(st.integers(-(2**53), 2**53), st.none()), max_size=12),
+        ),
+        max_size=12,
+        unique_by=lambda p: (p[0], p[1], p[2]),
+    )
+)
+def test_protocol_lines_unrolled_by_sqlite_are_the_rows_written_one_by_one(
+    protocols: list[tuple[str, str, str, dict[str, int | None]]],
+) -> None:
+    """The SQLite download's protocol lines go in as one JSON object per protocol that SQLite
+    unrolls (json_each): the same rows, values and types as one row per line from Python,
+    whatever the line names hold (quotes, backslashes, NUL, any script)."""
+    import sqlite3
+
+    from tallyroom.publish import sqlite_export
+
+    rows = [
+        {
+            "contest": c, "count_kind": k, "station": s, "ledger_index": 1, "leaf_hash": "h",
+            "body_sha256": "b", "registered": 1, "took_part": 1, "ballots_cast": 1, "valid": 1,
+            "invalid": 0, "turnout_percent": "100.00", "lines": lines,
+        }
+        for c, k, s, lines in protocols
+    ]
+
+    def table(json: bool) -> list[tuple[object, ...]]:
+        conn = sqlite3.connect(":memory:")
+        conn.executescript(sqlite_export.SCHEMA)
+        assert sqlite_export._has_json(conn)
+        original = sqlite_export._has_json
+        sqlite_export._has_json = lambda conn: json  # type: ignore[assignment]
+        try:
+            sqlite_export._stations(conn, rows)
+        finally:
+            sqlite_export._has_json = original  # type: ignore[assignment]
+        got = conn.execute(
+            "SELECT contest, count_kind, station, line, value, typeof(value), typeof(line) "
+            "FROM protocol_lines ORDER BY contest, count_kind, station, line"
+        ).fetchall()
+        conn.close()
+        return got
+
+    unrolled = table(True)
+    assert unrolled == table(False)
+    assert len(unrolled) == sum(len(p[3]) for p in protocols)
