@@ -71,21 +71,25 @@ def test_usable_cpus_is_the_affinity_bounded_by_the_quota_rounded_up(
     assert cpus.usable_cpus(membership, root) == 16
 
 
-def _affinity_child(queue: multiprocessing.SimpleQueue[tuple[int, int]]) -> None:
+def _affinity_child(queue: multiprocessing.SimpleQueue[tuple[int, int, int]]) -> None:
+    from tallyroom.verify.run import default_workers as verify_workers
+
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    queue.put((cpus.usable_cpus(), builder.default_workers()))
+    queue.put((cpus.usable_cpus(), builder.default_workers(), verify_workers()))
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux's sched_setaffinity")
 def test_a_process_bound_to_one_cpu_renders_pages_itself() -> None:
-    """A real affinity mask (what ``taskset -c 0`` sets): one usable CPU, so the publisher
-    forks no page workers; the machine's count is read here too, and never exceeded."""
-    queue: multiprocessing.SimpleQueue[tuple[int, int]] = multiprocessing.get_context("fork").SimpleQueue()
-    child = multiprocessing.get_context("fork").Process(target=_affinity_child, args=(queue,))
+    """A real affinity mask (what ``taskset -c 0`` sets): one usable CPU, so neither the
+    publisher nor the verifier forks workers; the machine's count is read here too, and never
+    exceeded."""
+    fork = multiprocessing.get_context("fork")
+    queue: multiprocessing.SimpleQueue[tuple[int, int, int]] = fork.SimpleQueue()
+    child = fork.Process(target=_affinity_child, args=(queue,))
     child.start()
     child.join(30)
     assert child.exitcode == 0
-    assert queue.get() == (1, 1)
+    assert queue.get() == (1, 1, 1)
     here = cpus.usable_cpus()
     assert 1 <= here <= (os.cpu_count() or 1)
     assert builder.default_workers() == min(builder.WORKERS_MAX, here)

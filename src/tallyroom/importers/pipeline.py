@@ -14,7 +14,6 @@ import contextlib
 import csv
 import hashlib
 import multiprocessing
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -25,6 +24,7 @@ from typing import Any, cast
 
 import msgspec
 
+from tallyroom.cpus import usable_cpus
 from tallyroom.definition.compiled import CompiledElection
 from tallyroom.definition.model import CountKind
 from tallyroom.ledger.entry import EntryKind, encode_entry
@@ -734,7 +734,7 @@ def import_source(
     """
     global _JOB
     election = store.election()
-    n = workers if workers is not None else min(2, os.cpu_count() or 1)
+    n = workers if workers is not None else min(2, usable_cpus())  # its affinity and CPU quota
     report = ImportReport(file_name, file_hash, fmt, str(count_kind))
     appender = _Appender(store, report, progress)
     preparer = _Preparer(election, fmt, file_name, file_hash, count_kind)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import os
 import re
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from tallyroom.cpus import usable_cpus
 from tallyroom.verify import compare_html, compare_json, compare_misc, compare_tables, reconcile
 from tallyroom.verify.audits import check_audits
 from tallyroom.verify.bulletin import (
@@ -72,7 +72,9 @@ class Verified:
 
 
 def default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
+    """Up to 2 processes, never more than the CPUs this process may use (its affinity and CPU
+    quota: :func:`tallyroom.cpus.usable_cpus`)."""
+    return min(2, usable_cpus())
 
 
 def verify_opened(
