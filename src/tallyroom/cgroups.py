@@ -45,7 +45,6 @@ def levels(
 def _v1_mount(root: Path, controllers: str) -> str:
     """Where a v1 hierarchy is mounted: its controllers' names joined ("cpu,cpuacct"), or,
     where that folder is absent, the first controller's name (distributions link both)."""
-    joined = controllers
-    if (root / joined).is_dir():
-        return joined
+    if (root / controllers).is_dir():
+        return controllers
     return controllers.split(",")[0]

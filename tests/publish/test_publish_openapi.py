@@ -112,6 +112,24 @@ def test_every_published_api_file_is_documented(server: tuple[str, Path]) -> Non
         assert name in doc["components"]["schemas"]
 
 
+def test_the_publisher_process_is_given_the_page_workers_asked_for(server: tuple[str, Path]) -> None:
+    """`serve --publish-workers 1` reaches the publisher process (its command line ends with
+    the count, which :func:`tallyroom.web.server._main` hands to the Publisher)."""
+    _url, snapshot = server
+    pub = str(snapshot.parent.parent)
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")[:-1]
+        except OSError:
+            continue
+        if b"publish-loop" in args and pub.encode() in args:
+            found.append([a.decode() for a in args])
+    assert len(found) == 1, found
+    # … publish-loop DB OUT EVERY PARENT_PID WORKERS
+    assert found[0][-6] == "publish-loop" and found[0][-4] == pub and found[0][-1] == "1", found
+
+
 def test_live_results_conform_to_the_document(server: tuple[str, Path]) -> None:
     url, snapshot = server
     schema = schemathesis.openapi.from_url(f"{url}/api/openapi.json")
