@@ -431,6 +431,8 @@ def main() -> int:
         return 0
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.2f}")
     runs = [("baseline", args.baseline), ("this tree", None)] if args.baseline else [("this tree", None)]
+    if args.work:
+        Path(args.work).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tallyroom-bench-publish-", dir=args.work))
     try:
         for label, src in runs:
