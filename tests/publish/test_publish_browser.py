@@ -243,6 +243,43 @@ def test_phone(browser: object, site_url: str) -> None:
     ctx.close()
 
 
+#: Tables whose width overflows its scrolling wrapper, as [class, wrapper width, table width].
+_OVERFLOWING = """(sel) => [...document.querySelectorAll(sel)]
+    .map(t => [t.className, t.parentElement.clientWidth, t.scrollWidth])
+    .filter(x => x[2] > x[1] + 1)"""
+
+
+def test_phone_results_fit(browser: object, site_url: str) -> None:
+    """On a 360-pixel phone (the narrowest common one) a results table shows the party, its
+    votes and its share without sideways scrolling, in every language: the share is the
+    number a reader came for. So do a station's protocol lines. Wider tables (thresholds,
+    history) may scroll inside their wrapper."""
+    ctx = browser.new_context(
+        viewport={"width": 360, "height": 800},  # type: ignore[attr-defined]
+        device_scale_factor=2,
+        is_mobile=True,
+    )
+    page = ctx.new_page()
+    page.goto(site_url + "/en/area/chui.html")
+    station = page.locator("table.stations tbody tr a").first.get_attribute("href")
+    assert station is not None and station.startswith("../station/")
+    for lang in ("en", "ru", "ky"):
+        for path, sel in (
+            ("", "table.results"),
+            ("area/chui.html", "table.results"),
+            ("area/smd-01.html", "table.results"),
+            (station.replace("../", ""), "table.lines"),
+        ):
+            page.goto(f"{site_url}/{lang}/{path}")
+            assert page.locator(sel).count() > 0, (lang, path, sel)
+            assert page.evaluate(_OVERFLOWING, sel) == [], (lang, path)
+            # The share column is on the screen, not only in the document.
+            if sel == "table.results":
+                right = page.locator(f"{sel} tbody td.pct").first.bounding_box()
+                assert right is not None and right["x"] + right["width"] <= 360, (lang, path, right)
+    ctx.close()
+
+
 def test_national_to_reconciliation(browser: object, site_url: str, published: Published) -> None:
     """From the national page to the machine-vs-hand page, its orderings without JavaScript,
     and on to a station."""
