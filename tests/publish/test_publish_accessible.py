@@ -8,6 +8,7 @@ Colour contrast is checked in the browser (test_publish_browser.py)."""
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 
 from conftest import Published
@@ -134,6 +135,23 @@ def test_every_page_in_every_language_is_structured_for_assistive_technology(
         faults.extend(f"{page}: {f}" for f in check_page((published.out / page).read_text(), lang))
     assert len(pages) > 300
     assert not faults, f"{len(faults)} faults:\n" + "\n".join(faults[:20])
+
+
+def test_footer_sentences_and_links_are_apart(published: Published) -> None:
+    """The footer's sentence and the link after it are separate words on every page (they ran
+    together as "entries.Signed checkpoint", which a screen reader reads as one word)."""
+    files = json.loads((published.current / "manifest.json").read_bytes())["files"]
+    pages = sorted(rel for rel in files if rel.endswith(".html"))
+    joined = re.compile(r'\S<a href="[^"]*checkpoint\.txt"')
+    apart = re.compile(r'[.)] <a href="[^"]*checkpoint\.txt"')
+    faults = []
+    for rel in pages:
+        html = published_text(published.current / rel)
+        html = html[html.index("<footer>") :]
+        if joined.search(html) or not apart.search(html):
+            faults.append(rel)
+    assert len(pages) > 300
+    assert not faults, f"{len(faults)} pages, such as {faults[:5]}"
 
 
 def test_the_checks_find_what_a_page_lacks() -> None:

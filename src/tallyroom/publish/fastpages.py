@@ -222,7 +222,7 @@ def base_page(
     out.append(main)
     out.append("</main>\n<footer>\n")
     links = (
-        f'<a href="{root}checkpoint.txt">{p.t("Signed checkpoint")}</a> · '
+        f' <a href="{root}checkpoint.txt">{p.t("Signed checkpoint")}</a> · '
         f'<a href="{root}manifest.json">{p.t("File list with SHA-256")}</a></p>\n'
     )
     changed = d.get("changed_in")
