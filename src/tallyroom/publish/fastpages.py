@@ -24,7 +24,7 @@ differs by language goes through its ``Phrases`` argument.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -256,6 +256,26 @@ def base_page(
         )
     )
     out.append("</p>\n</footer>\n</body>\n</html>")
+    return "".join(out)
+
+
+def map_key(p: Phrases, key: Sequence[Mapping[str, Any]], none_label: str) -> str:
+    """The ``map_key`` macro: a shaded map's classes, each with its colour and its range."""
+    out = ['<ul class="key">']
+    for k in key:
+        low, high = k["from"], k["to"]
+        if low is None and high is None:
+            label = none_label
+        elif low is None:
+            label = p.f("below %(n)s%%", n=p.num(high))
+        elif high is None:
+            label = p.f("%(n)s%% and above", n=p.num(low))
+        elif low == high:
+            label = f"{p.num(low)}%"
+        else:
+            label = f"{p.num(low)}–{p.num(high)}%"
+        out.append(f'<li><span class="sw" style="background:{esc(k["fill"])}"></span>{label}</li>')
+    out.append("</ul>")
     return "".join(out)
 
 
@@ -1085,7 +1105,10 @@ def national_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
                 f'fill="{esc(r["turnout_fill"])}" stroke="#333" stroke-width="0.6"><title>'
                 f"{p.area(r['area'])}: {'—' if turnout is None else p.pct(turnout) + '%'}</title></path></a>"
             )
-        out.append(f"</svg>\n<figcaption>{p.t('Turnout')}</figcaption>\n</figure>\n</div>\n")
+        out.append(
+            f"</svg>\n{map_key(p, m['turnout_key'], p.t('no results yet'))}\n"
+            f"<figcaption>{p.t('Turnout')}</figcaption>\n</figure>\n</div>\n"
+        )
         if m.get("attribution"):
             out.append(f'<p class="small">{p.t("Boundaries:")} {esc(m["attribution"])}</p>')
         out.append("</section>\n")
@@ -1393,7 +1416,8 @@ def reconcile_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
                 f'stroke="#333" stroke-width="0.6"><title>{p.area(r["area"])}: {what}</title></path></a>'
             )
         add(
-            f"</svg>\n<figcaption>{t('Share of compared stations whose counts differ')}</figcaption>\n"
+            f"</svg>\n{map_key(p, m['key'], t('no station compared yet'))}\n"
+            f"<figcaption>{t('Share of compared stations whose counts differ')}</figcaption>\n"
             "</figure>\n"
         )
         if m.get("attribution"):

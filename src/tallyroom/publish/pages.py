@@ -100,6 +100,14 @@ class Job:
 # them as attributes (and as dicts, for a record that went through JSON).
 
 
+#: The keys of the shaded maps as their page data lists them (one shared list each): each class
+#: of the scale, then the grey of an area with no figure yet (no bounds).
+_KEYS = {
+    name: [s.to_dict() for s in scale] + [{"from": None, "to": None, "fill": svg.NO_DATA_FILL}]
+    for name, scale in (("turnout", svg.TURNOUT_SCALE), ("difference", svg.DIFFERENCE_SCALE))
+}
+
+
 def _rule_tuples(checks: Sequence[Any]) -> list[tuple[str, str, str, bool, int, int]]:
     """(rule, expr, severity, holds, left, right) of each rule check of a record."""
     if checks and checks[0].__class__ is RuleCheck:
@@ -482,6 +490,7 @@ class Site:
             "height": shape.height,
             "regions": regions,
             "attribution": shape.attribution,
+            "turnout_key": _KEYS["turnout"],
         }
 
     def station_data(self, si: int, results: Results, extras: StationExtras | None = None) -> dict[str, Any]:
@@ -862,6 +871,7 @@ class Site:
             "height": shape.height,
             "regions": out,
             "attribution": shape.attribution,
+            "key": _KEYS["difference"],
         }
 
     def prepare(self) -> None:

@@ -204,13 +204,63 @@ def seat_radius(total: int, radius: float = 150.0) -> float:
 # -- colours ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Shade:
+    """One class of a shaded map's scale: values from ``low`` (inclusive; ``None``: no lower
+    bound) up to ``high`` (exclusive; ``None``: no upper bound), or exactly ``low`` when the two
+    are equal, drawn in ``fill``. A map's key lists its scale's classes."""
+
+    low: int | None
+    high: int | None
+    fill: str
+
+    def holds(self, value: float) -> bool:
+        if self.low is not None and self.low == self.high:
+            return value == self.low
+        return (self.low is None or value >= self.low) and (self.high is None or value < self.high)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.low, "to": self.high, "fill": self.fill}
+
+
+#: The colour of an area with no figure yet.
+NO_DATA_FILL = "#eeeeee"
+
+#: Turnout in classes ten points wide, light (low) to dark (high): Brewer's sequential blues.
+TURNOUT_SCALE = (
+    Shade(None, 20, "#eff3ff"),
+    Shade(20, 30, "#c6dbef"),
+    Shade(30, 40, "#9ecae1"),
+    Shade(40, 50, "#6baed6"),
+    Shade(50, 60, "#3182bd"),
+    Shade(60, None, "#08519c"),
+)
+
+#: The share of compared stations whose counts differ: white for none, then sequential oranges
+#: two points wide (differences cluster in a few per cent of the stations).
+DIFFERENCE_SCALE = (
+    Shade(0, 0, "#ffffff"),
+    Shade(None, 2, "#fee6ce"),
+    Shade(2, 4, "#fdd0a2"),
+    Shade(4, 6, "#fdae6b"),
+    Shade(6, 8, "#fd8d3c"),
+    Shade(8, 10, "#e6550d"),
+    Shade(10, None, "#a63603"),
+)
+
+
+def shade(scale: Sequence[Shade], pct: str | None) -> str:
+    """The fill of a percentage string on ``scale`` (the first class that holds it; grey when
+    there is no figure)."""
+    if pct is None:
+        return NO_DATA_FILL
+    value = min(100.0, max(0.0, float(pct)))  # colour only, never a published number
+    return next((s.fill for s in scale if s.holds(value)), NO_DATA_FILL)
+
+
 def turnout_colour(pct: str | None) -> str:
     """A sequential blue for a turnout percentage string (light = low, dark = high)."""
-    if pct is None:
-        return "#eeeeee"
-    value = min(100.0, max(0.0, float(pct)))  # colour only, never a published number
-    steps = ["#eff3ff", "#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c"]
-    return steps[min(len(steps) - 1, int(value / 100 * len(steps) * 1.6))]
+    return shade(TURNOUT_SCALE, pct)
 
 
 def text_colour(background: str) -> str:
@@ -230,14 +280,7 @@ def text_colour(background: str) -> str:
 def difference_colour(pct: str | None) -> str:
     """A sequential orange for the share of compared stations whose counts differ (white: none;
     grey: no station compared yet)."""
-    if pct is None:
-        return "#eeeeee"
-    value = min(100.0, max(0.0, float(pct)))  # colour only, never a published number
-    if value == 0:
-        return "#ffffff"
-    steps = ["#fee6ce", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"]
-    # Differences cluster in a few per cent of the stations: the scale saturates at 12%.
-    return steps[min(len(steps) - 1, int(value / 12 * len(steps)))]
+    return shade(DIFFERENCE_SCALE, pct)
 
 
 @dataclass(frozen=True)
