@@ -176,6 +176,14 @@ def test_incremental_snapshot_reuses_unchanged_files_and_never_edits(tmp_path: P
     assert changes["previous"] == 1 and changes["new_protocols_total"] == 10
     assert new_station in {p["station"] for p in changes["new_protocols"]}
     assert any(r["area"] == "kg" for r in changes["rows_changed"])
+    # Listed as the definition lists contests and areas (the country first), each area's
+    # count kinds side by side.
+    e = store.election()
+    order = [
+        ([c.id for c in e.contests].index(r["contest"]), e.area_index[r["area"]], r["count_kind"])
+        for r in changes["rows_changed"]
+    ]
+    assert order == sorted(order, key=lambda o: (o[0], o[1])) and changes["rows_changed"][0]["area"] == "kg"
     snaps = json.loads((s2 / "api/v1/snapshots.json").read_bytes())["snapshots"]
     assert [s["number"] for s in snaps] == [1, 2]
     # The SQLite file, updated in place of a rebuild, holds what a full build would.

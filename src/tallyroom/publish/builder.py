@@ -1009,7 +1009,7 @@ class Publisher:
         # -- what changed ----------------------------------------------------------------
         row_state = self._row_state(results)
         station_state, leaves, station_digests = self._station_state(results, prev_state)
-        changes = self._changes(prev_state, results, row_state, station_state, snapshot)
+        changes = self._changes(election, prev_state, results, row_state, station_state, snapshot)
         lap("changes")
         # The SQLite download of a snapshot with many new records is updated beside this
         # process too: at night (thousands of protocols a snapshot) that is this process's
@@ -1463,6 +1463,7 @@ class Publisher:
 
     def _changes(
         self,
+        election: CompiledElection,
         prev: State | None,
         results: Results,
         row_state: dict[str, list[Any]],
@@ -1471,21 +1472,38 @@ class Publisher:
     ) -> dict[str, Any]:
         old_rows = prev.rows if prev else {}
         old_stations = prev.stations if prev else {}
-        changed_rows = []
-        for key in sorted(row_state):
+        # Rows in the definition's order: per contest, the country first, then its regions
+        # and districts as the definition lists them, each area's counts side by side.
+        contests = {c.id: c.index for c in election.contests}
+        areas = election.area_index
+        changed_keys = []
+        for key, new in row_state.items():
             old = old_rows.get(key)
-            new = row_state[key]
             if old is None or old[0] != new[0]:
                 cid, aid, kind = key.split("|")
-                changed_rows.append(
-                    {
-                        "contest": cid,
-                        "area": aid,
-                        "count_kind": kind,
-                        "stations_reporting": [None if old is None else old[1], new[1]],
-                        "took_part": [None if old is None else old[2], new[2]],
-                    }
+                kinds = results.kinds.get(cid, [])
+                changed_keys.append(
+                    (
+                        contests.get(cid, len(contests)),
+                        areas.get(aid, len(areas)),
+                        kinds.index(kind) if kind in kinds else len(kinds),
+                        key,
+                    )
                 )
+        changed_rows = []
+        for *_, key in sorted(changed_keys):
+            old = old_rows.get(key)
+            new = row_state[key]
+            cid, aid, kind = key.split("|")
+            changed_rows.append(
+                {
+                    "contest": cid,
+                    "area": aid,
+                    "count_kind": kind,
+                    "stations_reporting": [None if old is None else old[1], new[1]],
+                    "took_part": [None if old is None else old[2], new[2]],
+                }
+            )
         # Every new protocol is counted; the first CHANGES_LISTED in ledger order are listed
         # (a full build has them all: only those listed are made into dicts).
         stations = results.stations
