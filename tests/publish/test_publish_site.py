@@ -166,3 +166,17 @@ def test_head_answers_carry_no_body(published: Published, tmp_path: Path) -> Non
         assert got_body and int(got_headers[b"content-length"]) == len(got_body), path
         assert head_body == b"", (path, head_body[:40])
         assert head_headers[b"content-length"] == got_headers[b"content-length"], path
+
+
+def test_downloads_say_what_each_file_holds(published: Published) -> None:
+    """Each file on the downloads page is described by what it holds: a region's station CSV
+    as station protocols, not as the results of a level."""
+    downloads = json.loads((published.current / "api/v1/downloads.json").read_bytes())["downloads"]
+    what = {d["path"]: d["what"] for d in downloads}
+    station_csv = [p for p in what if p.startswith("data/csv/stations/")]
+    level_csv = [p for p in what if p.startswith("data/csv/") and p not in station_csv]
+    assert station_csv and level_csv
+    assert {what[p] for p in station_csv} == {"stations-csv"} and {what[p] for p in level_csv} == {"csv"}
+    page = (published.current / "ru/downloads.html").read_text(encoding="utf-8")
+    row = page[page.index(f'<a href="../{station_csv[0]}">') :]
+    assert row[: row.index("</tr>")].count("протоколы участков одного региона (CSV)") == 1

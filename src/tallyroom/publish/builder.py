@@ -1437,6 +1437,8 @@ class Publisher:
                 out.append((rel, "results"))
             elif rel.startswith("data/stations/"):
                 out.append((rel, "stations"))
+            elif rel.startswith("data/csv/stations/"):
+                out.append((rel, "stations-csv"))
             elif rel.startswith("data/csv/"):
                 out.append((rel, "csv"))
             elif rel.startswith("data/nist-err-"):

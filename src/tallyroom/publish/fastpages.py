@@ -1226,6 +1226,7 @@ def snapshots_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
 _WHAT = {
     "results": "all results, every area and station (JSON)",
     "stations": "station protocols of one region (JSON)",
+    "stations-csv": "station protocols of one region (CSV)",
     "csv": "results of one level (CSV)",
     "nist": "NIST SP 1500-100 v2 election results (JSON)",
     "sqlite": "everything in one SQLite database",
