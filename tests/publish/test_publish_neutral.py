@@ -56,12 +56,14 @@ def test_messages_with_slots_among_their_values(phrases: list[Phrases], n: int, 
     neutral = NeutralPhrases(phrases)
     page = "<p>" + neutral.f("Registered voters in the station list: %(n)s.", n=neutral.num(n)) + "</p>"
     page += neutral.f("signed by the station's device key %(k)s", k=text.replace("\x00", ""))
+    page += neutral.f("ledger entry %(i)s counts now", i=n)  # a raw number, the same everywhere
     want = [
         (
             "<p>"
             + p.f("Registered voters in the station list: %(n)s.", n=p.num(n))
             + "</p>"
             + p.f("signed by the station's device key %(k)s", k=text.replace("\x00", ""))
+            + p.f("ledger entry %(i)s counts now", i=n)
         ).encode()
         for p in phrases
     ]

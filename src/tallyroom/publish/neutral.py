@@ -26,7 +26,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from tallyroom.publish.fastpages import KIND_WORDS, PageContext, Phrases
+from tallyroom.publish.fastpages import KIND_WORDS, PageContext, Phrases, esc
 
 _NUL = "\x00"
 #: Numbers and percentages formatted on demand are remembered up to this many per language.
@@ -142,6 +142,11 @@ class NeutralPhrases(Phrases):
         raise NotImplementedError("a message format differs by language: use f()")
 
     def f(self, msgid: str, **values: object) -> str:
+        if not any(isinstance(v, str) and _NUL in v for v in values.values()):
+            # No value holds a slot: each is escaped once for all the languages (esc does not
+            # depend on the language), and only the message differs (``Phrases.f``).
+            escaped = {k: esc(v) for k, v in values.items()}
+            return self._page_slot([p.format(msgid) % escaped for p in self.each])
         return self._page_slot(
             [
                 p.f(msgid, **{k: self._in(v, i) for k, v in values.items()})
