@@ -202,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         f"demo {'finished' if ok else 'FAILED'} in {time.perf_counter() - t0:.1f} s; "
         f"the store is {result.db}, the published site {result.publish_dir}"
     )
+    # The key is not beside the store under the name `tallyroom` looks for by default.
+    print(
+        f"to publish from the store yourself: TALLYROOM_COMMISSION_KEY={result.work / 'commission.key'} "
+        f"tallyroom --db {result.db} publish --out DIR"
+    )
     if not args.exit:
         serve_until_interrupted(result)
     elif result.server is not None:
