@@ -79,6 +79,9 @@ class Phrases:
     def __init__(self, election: CompiledElection, lang: str, languages: tuple[str, ...]) -> None:
         self.lang = lang
         self._gettext = translations(lang).gettext
+        #: Markup that is the same on many pages (a choice's row head, a rule's row head), made
+        #: once: keyed by what it is made from.
+        self.fragments: dict[tuple[str, ...], str] = {}
         self._plain: dict[str, str] = {}
         self._formats: dict[str, str] = {}
         fmt: NumberFormat = number_format(lang)
@@ -306,6 +309,7 @@ def _crumbs(p: Phrases, ctx: PageContext, chain: list[str]) -> list[str]:
 def station_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     """``station.html``."""
     num, pct, kind = p.num, p.pct, p.kind
+    frags = p.fragments
     out: list[str] = []
     add = out.append
     for chain in d["areas"]:
@@ -371,10 +375,15 @@ def station_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
             add("</tr></thead>\n<tbody>")
             cnames = p.choice_names[cid]
             for choice, colour, cells in c["choices"]:
-                add(
-                    f'<tr data-choice="{esc(choice)}"><th scope="row"><span class="sw" '
-                    f'style="background:{esc(colour)}"></span>{cnames[choice]}</th>'
-                )
+                # A choice's row head is the same on every station page of its contest.
+                fkey = ("choice-row", cid, choice, colour)
+                head = frags.get(fkey)
+                if head is None:
+                    head = frags[fkey] = (
+                        f'<tr data-choice="{esc(choice)}"><th scope="row"><span class="sw" '
+                        f'style="background:{esc(colour)}"></span>{cnames[choice]}</th>'
+                    )
+                add(head)
                 for i, cell in enumerate(cells):
                     if cell:
                         add(
@@ -418,7 +427,11 @@ def station_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
             add("</th>")
         add("</tr></thead>\n<tbody>")
         for r in rules:
-            add(f'<tr><th scope="row"><code>{esc(r["expr"])}</code></th>')
+            rkey = ("rule-row", r["expr"])
+            row_head = frags.get(rkey)
+            if row_head is None:
+                row_head = frags[rkey] = f'<tr><th scope="row"><code>{esc(r["expr"])}</code></th>'
+            add(row_head)
             checks = r["checks"]
             for col in cols:
                 x = checks.get(col, 0)
@@ -565,19 +578,28 @@ def _history_received(p: Phrases, h: Mapping[str, Any]) -> str:
 def _history_table(p: Phrases, g: Mapping[str, Any]) -> str:
     """One (contest, count kind) of a station's history."""
     cid, kind = g["contest"], g["count_kind"]
-    out = [
-        f'<div class="scroll">\n<table class="history" data-contest="{esc(cid)}" data-kind="{esc(kind)}">\n'
-        f"<caption>{p.contest_names[cid]}, {p.kind(kind)}: "
-    ]
+    frags = p.fragments
+    fkey = ("history-head", cid, kind)
+    head = frags.get(fkey)
+    if head is None:
+        head = frags[fkey] = (
+            '<div class="scroll">\n'
+            f'<table class="history" data-contest="{esc(cid)}" data-kind="{esc(kind)}">\n'
+            f"<caption>{p.contest_names[cid]}, {p.kind(kind)}: "
+        )
+    out = [head]
     if g["in_force"] is not None:
         out.append(p.f("ledger entry %(i)s counts now", i=g["in_force"]))
     else:
         out.append(p.t("nothing counts now"))
-    out.append(
-        f'</caption>\n<thead><tr><th scope="col">{p.t("Ledger entry")}</th><th scope="col">'
-        f'{p.t("What")}</th><th scope="col">{p.t("Status")}</th><th scope="col">{p.t("Leaf hash")}'
-        "</th></tr></thead>\n<tbody>"
-    )
+    columns = frags.get(("history-columns",))
+    if columns is None:
+        columns = frags[("history-columns",)] = (
+            f'</caption>\n<thead><tr><th scope="col">{p.t("Ledger entry")}</th><th scope="col">'
+            f'{p.t("What")}</th><th scope="col">{p.t("Status")}</th><th scope="col">{p.t("Leaf hash")}'
+            "</th></tr></thead>\n<tbody>"
+        )
+    out.append(columns)
     for h in g["entries"]:
         idx = esc(h["ledger_index"])
         action = h["action"]

@@ -65,6 +65,7 @@ class NeutralPhrases(Phrases):
         self.each = tuple(each)
         self.tables = [_Table(p) for p in self.each]
         self._words: dict[str, str] = {}
+        self.fragments = {}
         self._fixed = 0
         self._dynamic: list[bytes] = []
         first = self.each[0]
