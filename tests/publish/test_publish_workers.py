@@ -312,3 +312,17 @@ def test_a_full_build_leaves_no_collection_behind_and_keeps_what_another_froze(
         gc.unfreeze()
     again.close()
     store.close()
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two", "", "1.5"])
+def test_publisher_process_refuses_a_bad_worker_count(
+    bad: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The publisher process's WORKERS argument (written by `serve --publish-workers`) is
+    checked before anything is opened or made: a clear error, exit code 2."""
+    from tallyroom.web import server
+
+    out = tmp_path / "pub"
+    assert server._main(["publish-loop", str(tmp_path / "none.db"), str(out), "5", "1", bad]) == 2
+    assert f"WORKERS must be a whole number of at least 1, not {bad!r}" in capsys.readouterr().err
+    assert not out.exists()

@@ -329,7 +329,13 @@ def publish_forever(db: str, out: Path, every: float, parent: int, workers: int 
 
 def _main(argv: list[str]) -> int:
     if len(argv) in (5, 6) and argv[0] == "publish-loop":
-        workers = int(argv[5]) if len(argv) == 6 else None
+        workers = None
+        if len(argv) == 6:
+            if not argv[5].isdigit() or int(argv[5]) < 1:
+                print(f"tallyroom: WORKERS must be a whole number of at least 1, not {argv[5]!r}",
+                      file=sys.stderr)
+                return 2
+            workers = int(argv[5])
         return publish_forever(argv[1], Path(argv[2]), float(argv[3]), int(argv[4]), workers)
     print("usage: python -m tallyroom.web.server publish-loop DB OUT EVERY PARENT_PID [WORKERS]",
           file=sys.stderr)
