@@ -70,22 +70,22 @@ def _svg_after(html: str, marker: str) -> str:
     return part[: part.index("</svg>")]
 
 
-def _class_of(key: list[tuple[str, str]], figure: str, lang: str) -> str:
-    """The fill of the key's class whose label's range holds ``figure`` (a percentage)."""
+def _class_of(key: list[tuple[str, str]], figure: str) -> str:
+    """The fill of the key's class whose label, as a reader takes it, holds ``figure`` (a
+    percentage): "a–b%" from a up to b, "n%" exactly n; a label with one number names the
+    classes below the ranges ("below n%") or above them ("n% and above")."""
     value = Decimal(figure.replace(",", "."))
-    for fill, label in key[:-1]:
+    seen_range = False
+    for fill, label in key[:-1]:  # the last is the grey of no figure
         bounds = [Decimal(b) for b in re.findall(r"\d+", label)]
         if "–" in label:
-            low, high = bounds
-            if low <= value < high:
+            seen_range = True
+            if bounds[0] <= value < bounds[1]:
                 return fill
-        elif label == _LABELS[lang][0].replace("20", str(bounds[0])):  # "below n%"
-            if value < bounds[0]:
-                return fill
-        elif len(bounds) == 1 and label == f"{bounds[0]}%":
+        elif label == f"{bounds[0]}%":
             if value == bounds[0]:
                 return fill
-        elif value >= bounds[0]:  # "n% and above"
+        elif (value >= bounds[0]) if seen_range else (value < bounds[0]):
             return fill
     raise AssertionError(f"no class of {key} holds {figure}")
 
@@ -103,7 +103,7 @@ def test_turnout_map_and_its_key(published: Published) -> None:
             if figure == "—":
                 assert fill == svg.NO_DATA_FILL, title
             else:
-                assert fill == _class_of(key, figure.rstrip("%"), lang), (lang, title)
+                assert fill == _class_of(key, figure.rstrip("%")), (lang, title)
 
 
 def test_difference_map_and_its_key(published: Published) -> None:
@@ -119,4 +119,4 @@ def test_difference_map_and_its_key(published: Published) -> None:
             if share is None:
                 assert fill == svg.NO_DATA_FILL, title
             else:
-                assert fill == _class_of(key, share.group(1), lang), (lang, title)
+                assert fill == _class_of(key, share.group(1)), (lang, title)

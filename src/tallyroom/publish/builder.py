@@ -1478,34 +1478,26 @@ class Publisher:
         # and districts as the definition lists them, each area's counts side by side.
         contests = {c.id: c.index for c in election.contests}
         areas = election.area_index
-        changed_keys = []
+        changed_rows: list[tuple[tuple[int, int, int], dict[str, Any]]] = []
         for key, new in row_state.items():
             old = old_rows.get(key)
             if old is None or old[0] != new[0]:
                 cid, aid, kind = key.split("|")
                 kinds = results.kinds.get(cid, [])
-                changed_keys.append(
-                    (
-                        contests.get(cid, len(contests)),
-                        areas.get(aid, len(areas)),
-                        kinds.index(kind) if kind in kinds else len(kinds),
-                        key,
-                    )
+                order = (
+                    contests.get(cid, len(contests)),
+                    areas.get(aid, len(areas)),
+                    kinds.index(kind) if kind in kinds else len(kinds),
                 )
-        changed_rows = []
-        for *_, key in sorted(changed_keys):
-            old = old_rows.get(key)
-            new = row_state[key]
-            cid, aid, kind = key.split("|")
-            changed_rows.append(
-                {
+                row = {
                     "contest": cid,
                     "area": aid,
                     "count_kind": kind,
                     "stations_reporting": [None if old is None else old[1], new[1]],
                     "took_part": [None if old is None else old[2], new[2]],
                 }
-            )
+                changed_rows.append((order, row))
+        changed_rows.sort(key=itemgetter(0))
         # Every new protocol is counted; the first CHANGES_LISTED in ledger order are listed
         # (a full build has them all: only those listed are made into dicts).
         stations = results.stations
@@ -1528,7 +1520,7 @@ class Publisher:
             "ledger_from": prev.ledger_size if prev else 0,
             "ledger_to": snapshot["ledger_size"],
             "rows_changed_total": len(changed_rows),
-            "rows_changed": [r for r in changed_rows if r["contest"] in main][:200],
+            "rows_changed": [r for _, r in changed_rows if r["contest"] in main][:200],
             "new_protocols_total": len(changed),
             "new_protocols": new_protocols,
         }

@@ -131,6 +131,14 @@ class Phrases:
         """``{% trans name=value %}…{% endtrans %}``: variables escaped, then ``%`` applied."""
         return self.format(msgid) % {k: esc(v) for k, v in values.items()}
 
+    def fragment(self, key: tuple[str, ...], make: Callable[..., str], *args: Any) -> str:
+        """``make(self, *args)``, markup that is the same on many pages, made once per ``key``
+        (which names everything it is made from)."""
+        got = self.fragments.get(key)
+        if got is None:
+            got = self.fragments[key] = make(self, *args)
+        return got
+
     def kind(self, kind: str) -> str:
         """The ``kind_label`` macro."""
         got = self.kind_labels.get(kind)
@@ -309,7 +317,6 @@ def _crumbs(p: Phrases, ctx: PageContext, chain: list[str]) -> list[str]:
 def station_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     """``station.html``."""
     num, pct, kind = p.num, p.pct, p.kind
-    frags = p.fragments
     out: list[str] = []
     add = out.append
     for chain in d["areas"]:
@@ -373,17 +380,9 @@ def station_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
             for k, label in zip(kinds, labels, strict=True):
                 add(f'<th scope="col" class="n" data-kind="{k}">{label}</th><th scope="col" class="n">%</th>')
             add("</tr></thead>\n<tbody>")
-            cnames = p.choice_names[cid]
             for choice, colour, cells in c["choices"]:
                 # A choice's row head is the same on every station page of its contest.
-                fkey = ("choice-row", cid, choice, colour)
-                head = frags.get(fkey)
-                if head is None:
-                    head = frags[fkey] = (
-                        f'<tr data-choice="{esc(choice)}"><th scope="row"><span class="sw" '
-                        f'style="background:{esc(colour)}"></span>{cnames[choice]}</th>'
-                    )
-                add(head)
+                add(p.fragment(("choice-row", cid, choice, colour), _choice_row_head, cid, choice, colour))
                 for i, cell in enumerate(cells):
                     if cell:
                         add(
@@ -427,11 +426,7 @@ def station_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
             add("</th>")
         add("</tr></thead>\n<tbody>")
         for r in rules:
-            rkey = ("rule-row", r["expr"])
-            row_head = frags.get(rkey)
-            if row_head is None:
-                row_head = frags[rkey] = f'<tr><th scope="row"><code>{esc(r["expr"])}</code></th>'
-            add(row_head)
+            add(p.fragment(("rule-row", r["expr"]), _rule_row_head, r["expr"]))
             checks = r["checks"]
             for col in cols:
                 x = checks.get(col, 0)
@@ -575,31 +570,42 @@ def _history_received(p: Phrases, h: Mapping[str, Any]) -> str:
     return "—"
 
 
+def _choice_row_head(p: Phrases, cid: str, choice: str, colour: str) -> str:
+    return (
+        f'<tr data-choice="{esc(choice)}"><th scope="row"><span class="sw" '
+        f'style="background:{esc(colour)}"></span>{p.choice_names[cid][choice]}</th>'
+    )
+
+
+def _rule_row_head(p: Phrases, expr: str) -> str:
+    return f'<tr><th scope="row"><code>{esc(expr)}</code></th>'
+
+
+def _history_head(p: Phrases, cid: str, kind: str) -> str:
+    return (
+        '<div class="scroll">\n'
+        f'<table class="history" data-contest="{esc(cid)}" data-kind="{esc(kind)}">\n'
+        f"<caption>{p.contest_names[cid]}, {p.kind(kind)}: "
+    )
+
+
+def _history_columns(p: Phrases) -> str:
+    return (
+        f'</caption>\n<thead><tr><th scope="col">{p.t("Ledger entry")}</th><th scope="col">'
+        f'{p.t("What")}</th><th scope="col">{p.t("Status")}</th><th scope="col">{p.t("Leaf hash")}'
+        "</th></tr></thead>\n<tbody>"
+    )
+
+
 def _history_table(p: Phrases, g: Mapping[str, Any]) -> str:
     """One (contest, count kind) of a station's history."""
     cid, kind = g["contest"], g["count_kind"]
-    frags = p.fragments
-    fkey = ("history-head", cid, kind)
-    head = frags.get(fkey)
-    if head is None:
-        head = frags[fkey] = (
-            '<div class="scroll">\n'
-            f'<table class="history" data-contest="{esc(cid)}" data-kind="{esc(kind)}">\n'
-            f"<caption>{p.contest_names[cid]}, {p.kind(kind)}: "
-        )
-    out = [head]
+    out = [p.fragment(("history-head", cid, kind), _history_head, cid, kind)]
     if g["in_force"] is not None:
         out.append(p.f("ledger entry %(i)s counts now", i=g["in_force"]))
     else:
         out.append(p.t("nothing counts now"))
-    columns = frags.get(("history-columns",))
-    if columns is None:
-        columns = frags[("history-columns",)] = (
-            f'</caption>\n<thead><tr><th scope="col">{p.t("Ledger entry")}</th><th scope="col">'
-            f'{p.t("What")}</th><th scope="col">{p.t("Status")}</th><th scope="col">{p.t("Leaf hash")}'
-            "</th></tr></thead>\n<tbody>"
-        )
-    out.append(columns)
+    out.append(p.fragment(("history-columns",), _history_columns))
     for h in g["entries"]:
         idx = esc(h["ledger_index"])
         action = h["action"]
