@@ -45,7 +45,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -81,6 +80,7 @@ from tallyroom.publish.station_facts import (
     StationExtras,
     candidate_stations,
 )
+from tallyroom.publish.status import StatusBook, utc_iso
 from tallyroom.store import intake as intake_db
 from tallyroom.store.sql import Store, StoreError
 from tallyroom.tally.rebuild import Rebuilt
@@ -144,10 +144,6 @@ class Outcome:
             "checked_numbers": self.checked_numbers,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
-
-
-def utc_iso(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 #: The folder of a publish folder with the pages both servers send with an error status.
@@ -453,6 +449,7 @@ class Publisher:
         self._prestaged: _Prestage | None = None
         #: The CSV lines of each area row (see exports.csv_levels).
         self._csv_memo: exports.CsvMemo = {}
+        self._book = StatusBook(self.out / "status.json")
         #: Files the last snapshot created here (sizes the spares of the next, see .files).
         self._created = 0
         #: Per leaf hash: the digest of its station record.
@@ -567,7 +564,10 @@ class Publisher:
         if prev_state is not None and not force and not self._has_news(prev_state.ledger_size, size):
             if self._error_pages is None:  # a publisher started on a folder with no news
                 self._write_error_pages(self.store.election())
-            return Outcome("unchanged", prev_number, prev_state.ledger_size, time.perf_counter() - t0)
+            unchanged = Outcome("unchanged", prev_number, prev_state.ledger_size, time.perf_counter() - t0)
+            self._status(unchanged)
+            return unchanged
+        self._status(None)
         lap("read-head")
         prefix = self._ledger.read(self.store, size)
         if prefix.root() != root:  # not an extension of what we hold: read it all again
@@ -723,15 +723,28 @@ class Publisher:
         self._status(outcome)
         return outcome
 
-    def _status(self, outcome: Outcome) -> None:
-        status = {
-            "format": "tallyroom-status/1",
-            "checked_at": utc_iso(self.clock()),
-            "current_snapshot": current_snapshot(self.out),
-            "last_attempt": outcome.to_dict(),
-            "healthy": outcome.status != "refused",
-        }
-        _atomic_write(self.out / "status.json", exports.json_bytes(status), durable=False)
+    def _status(self, outcome: Outcome | None) -> None:
+        """Write ``status.json`` (see :mod:`.status`): after an attempt that built something,
+        after a look that found nothing new (``unchanged``: only the time changes), or, with
+        ``None``, as a build starts."""
+        book, now = self._book, self.clock()
+        if outcome is None:
+            book.building(now)
+        elif outcome.status == "unchanged":
+            book.checked()
+        else:
+            book.attempted(outcome.to_dict(), now)
+        doc = book.document(now, current_snapshot(self.out))
+        _atomic_write(self.out / "status.json", exports.json_bytes(doc), durable=False)
+
+    @property
+    def every(self) -> float | None:
+        """Seconds between snapshots when publishing continuously (said in the status)."""
+        return self._book.every
+
+    @every.setter
+    def every(self, seconds: float | None) -> None:
+        self._book.every = seconds
 
     # -- building ----------------------------------------------------------------------------
 
@@ -1926,6 +1939,7 @@ def publish_loop(
     Continuous publishing prestages: after each snapshot the next staging folder is linked in
     the background while the loop waits (see :mod:`.files`)."""
     publisher.prestage = True
+    publisher.every = every
     try:
         _loop(publisher, every, stop, on_outcome)
     finally:

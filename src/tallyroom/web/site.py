@@ -14,7 +14,8 @@ was published — with:
   pages and their JSON twins, docs/bulletin.md §2) is decompressed for a client that does not;
 * ``/`` → ``/<lang>/`` by ``Accept-Language`` (ky, ru, en); ``/<lang>/`` → its ``index.html``;
 * ``/current.json`` (which snapshot is current), ``/status.json`` and ``/healthz`` (the last
-  publish attempt: 503 when the gate refused it), ``/status`` (the operator's status page).
+  publish attempt: 503 when the gate refused it or the publisher stalled), ``/status`` (the
+  operator's status page; see :mod:`.status_page`).
 * an address with no file: 404 with the "page not found" page the publisher wrote
   (``errors/404.<lang>.html``) in the address's language, else the reader's; plain text for
   the JSON API (``/api/…``), as its OpenAPI document says.
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import html
 import json
 import os
 import time
@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from tallyroom.publish.i18n import LANGUAGES, negotiate
+from tallyroom.web import status_page
 
 #: Sent with every response. The pages need no script, style, image or connection from
 #: elsewhere, no inline script, no form and no plugin; inline ``style`` attributes colour the
@@ -393,32 +394,23 @@ class PublishedSite:
         await send({"type": "http.response.body", "body": b""})
 
     def status(self) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = json.loads((self.root / "status.json").read_bytes())
-        except (OSError, ValueError):
-            data = {"healthy": self._current_dir() is not None, "last_attempt": None}
-        return data
+        return status_page.read_status(self.root, self._current_dir() is not None)
 
     async def _status(self, send: Send, path: str, method: str) -> None:
-        st = self.status()
-        healthy = bool(st.get("healthy")) and self._current_dir() is not None
+        has_current = self._current_dir() is not None
+        st = status_page.read_status(self.root, has_current)
+        now = time.time()
+        state, _ = status_page.health(st, has_current, now)
         if path == "/healthz":
-            body = (
-                json.dumps(
-                    {
-                        "status": "ok" if healthy else "refused",
-                        "current_snapshot": st.get("current_snapshot"),
-                        "last_attempt": (st.get("last_attempt") or {}).get("status"),
-                        "checked_at": st.get("checked_at"),
-                    }
-                )
-                + "\n"
-            ).encode()
+            doc = status_page.health_document(st, has_current, now)
+            body = (json.dumps(doc) + "\n").encode()
             ctype = b"application/json"
         else:
-            body = _status_page(st, healthy).encode()
+            current = status_page.read_json(self.root / "current.json") if has_current else None
+            refusals = status_page.recent_refusals(self.root)
+            body = status_page.status_page(st, current, refusals, has_current, now).encode()
             ctype = b"text/html; charset=utf-8"
-        await _respond(send, method, 200 if healthy else 503, ctype, body)
+        await _respond(send, method, 200 if state == "ok" else 503, ctype, body)
 
 
 async def _respond(
@@ -445,32 +437,6 @@ async def _respond(
         }
     )
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
-
-
-def _status_page(st: dict[str, Any], healthy: bool) -> str:
-    """The operator's page: the last publish attempt and, if refused, every failing check."""
-    last = st.get("last_attempt") or {}
-    rows = "".join(
-        f"<tr><td>{html.escape(f['check'])}</td><td>{html.escape(f['where'])}</td>"
-        f"<td>{html.escape(f['message'])}</td></tr>"
-        for f in last.get("failures", [])
-    )
-    state = "healthy" if healthy else "REFUSED — the previous snapshot stays live"
-    return (
-        "<!doctype html><html lang=en><meta charset=utf-8><title>tallyroom publish status</title>"
-        "<meta name=viewport content='width=device-width, initial-scale=1'>"
-        f"<h1>Publish status: {html.escape(state)}</h1>"
-        f"<p>Current snapshot: {html.escape(str(st.get('current_snapshot')))}; last attempt "
-        f"{html.escape(str(last.get('status')))} at {html.escape(str(st.get('checked_at')))} "
-        f"(ledger size {html.escape(str(last.get('ledger_size')))}).</p>"
-        + (
-            f"<table border=1><caption>Failing checks</caption><tr><th>check</th><th>where</th>"
-            f"<th>what</th></tr>{rows}</table>"
-            if rows
-            else ""
-        )
-        + "</html>\n"
-    )
 
 
 def site_app(publish_dir: Path | str, **kwargs: Any) -> Any:
