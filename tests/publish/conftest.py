@@ -131,3 +131,41 @@ def check_not_found_pages(c: Any, published: Published) -> None:
     # The pages themselves are not reachable at an address of their own.
     r = c.get("/errors/404.en.html", headers={"accept-language": "ru"})
     assert r.status_code == 404 and '<html lang="ru">' in r.text
+
+
+def check_byte_ranges(c: Any, published: Published) -> None:
+    """A download goes on from where it stopped (RFC 9110 §14): one range of the SQLite
+    download, from the start, to the end, the last bytes, one byte, past the end (clamped),
+    wholly past the end (416), asked by HEAD, behind an If-Range with the file's own ETag (206) or another
+    (the whole file). The same answers from the app and from nginx; ``c`` asks for no
+    compression of its own accord."""
+    rel = "data/tallyroom.sqlite"
+    raw = (published.current / rel).read_bytes()
+    n = len(raw)
+    ident = {"accept-encoding": "identity"}
+    whole = c.get(f"/{rel}", headers=ident)
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    etag = whole.headers["etag"]
+    cases = {
+        "bytes=0-99": (0, 99),
+        "bytes=100-": (100, n - 1),
+        "bytes=-50": (n - 50, n - 1),
+        f"bytes={n - 1}-{n - 1}": (n - 1, n - 1),
+        f"bytes=10-{n + 1000}": (10, n - 1),
+        "bytes=0-": (0, n - 1),
+    }
+    for spec, (first, last) in cases.items():
+        r = c.get(f"/{rel}", headers={**ident, "range": spec})
+        assert r.status_code == 206, spec
+        assert r.headers["content-range"] == f"bytes {first}-{last}/{n}", spec
+        assert r.content == raw[first : last + 1], spec
+        assert int(r.headers["content-length"]) == last + 1 - first, spec
+    past = c.get(f"/{rel}", headers={**ident, "range": f"bytes={n}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{n}"
+    same = c.get(f"/{rel}", headers={**ident, "range": "bytes=5-9", "if-range": etag})
+    assert same.status_code == 206 and same.content == raw[5:10]
+    other = c.get(f"/{rel}", headers={**ident, "range": "bytes=5-9", "if-range": '"another"'})
+    assert other.status_code == 200 and other.content == raw
+    # HEAD answers with the headers GET would have (RFC 9110 §9.3.2), as nginx does.
+    head = c.head(f"/{rel}", headers={**ident, "range": "bytes=0-9"})
+    assert head.status_code == 206 and head.headers["content-length"] == "10" and head.content == b""

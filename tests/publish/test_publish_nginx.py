@@ -9,7 +9,13 @@ import httpx
 import pytest
 from nginx_support import BROTLI_MODULE, config_for, nginx_binary, running_nginx
 
-from conftest import Published, check_not_found_pages, check_security_headers, check_station_files_served
+from conftest import (
+    Published,
+    check_byte_ranges,
+    check_not_found_pages,
+    check_security_headers,
+    check_station_files_served,
+)
 
 pytestmark = pytest.mark.skipif(
     nginx_binary() is None,
@@ -68,3 +74,8 @@ def test_nginx_sends_the_security_headers_of_the_app(tmp_path: Path, published: 
 def test_nginx_sends_the_not_found_page_of_the_app(tmp_path: Path, published: Published) -> None:
     with running_nginx(published.out, tmp_path / "nginx") as base, httpx.Client(base_url=base) as c:
         check_not_found_pages(c, published)
+
+
+def test_nginx_serves_byte_ranges_as_the_app_does(tmp_path: Path, published: Published) -> None:
+    with running_nginx(published.out, tmp_path / "nginx") as base, httpx.Client(base_url=base) as c:
+        check_byte_ranges(c, published)

@@ -12,7 +12,13 @@ from typing import Any
 import brotli
 from starlette.testclient import TestClient
 
-from conftest import Published, check_not_found_pages, check_security_headers, check_station_files_served
+from conftest import (
+    Published,
+    check_byte_ranges,
+    check_not_found_pages,
+    check_security_headers,
+    check_station_files_served,
+)
 from tallyroom.web.site import PublishedSite, site_app
 
 
@@ -180,3 +186,47 @@ def test_downloads_say_what_each_file_holds(published: Published) -> None:
     page = (published.current / "ru/downloads.html").read_text(encoding="utf-8")
     row = page[page.index(f'<a href="../{station_csv[0]}">') :]
     assert row[: row.index("</tr>")].count("протоколы участков одного региона (CSV)") == 1
+
+
+def test_a_download_goes_on_from_where_it_stopped(published: Published) -> None:
+    check_byte_ranges(client(published.out), published)
+
+
+def test_ranges_the_app_ignores_get_the_whole_file(published: Published) -> None:
+    c = client(published.out)
+    raw = (published.current / "data/tallyroom.sqlite").read_bytes()
+    # (nginx answers these but the third with 416, and the second with multipart/byteranges.)
+    ignored = ("bytes=9-5", "bytes=0-9,20-29", "items=0-9", "bytes=a-b", "bytes=-", "bytes=+1-5")
+    for spec in ignored:
+        r = c.get("/data/tallyroom.sqlite", headers={"accept-encoding": "identity", "range": spec})
+        assert r.status_code == 200 and r.content == raw, spec
+        assert "content-range" not in r.headers, spec
+    # A range of a compressed copy is a range of the bytes sent, under that copy's own tag.
+    gz = (published.current / "api/v1/results/index.json.gz").read_bytes()
+    r = c.get("/api/v1/results/index.json", headers={"accept-encoding": "gzip", "range": "bytes=0-9"})
+    assert r.status_code == 206 and r.headers["content-encoding"] == "gzip"
+    assert r.headers["content-range"] == f"bytes 0-9/{len(gz)}"
+    # A revalidation that matches is a 304 whatever range is asked.
+    etag = c.get("/data/tallyroom.sqlite", headers={"accept-encoding": "identity"}).headers["etag"]
+    both = {"accept-encoding": "identity", "range": "bytes=0-9", "if-none-match": etag}
+    r = c.get("/data/tallyroom.sqlite", headers=both)
+    assert r.status_code == 304
+
+
+def test_a_range_of_a_file_too_large_to_keep_in_memory(tmp_path: Path) -> None:
+    """Files above CACHE_MAX_FILE are streamed from disk in CHUNK blocks: a range is read
+    from its first byte and stops at its last, across block boundaries."""
+    from tallyroom.web.site import CACHE_MAX_FILE, CHUNK
+
+    snap = tmp_path / "pub" / "snapshots" / "1" / "data"
+    snap.mkdir(parents=True)
+    raw = bytes(range(256)) * ((CACHE_MAX_FILE + 3 * CHUNK) // 256 + 7)
+    (snap / "big.sqlite").write_bytes(raw)
+    (tmp_path / "pub" / "current").symlink_to("snapshots/1")
+    c = client(tmp_path / "pub")
+    n = len(raw)
+    for first, last in ((0, 0), (CHUNK - 1, CHUNK), (5, 2 * CHUNK + 17), (n - CHUNK - 3, n - 1), (0, n - 1)):
+        r = c.get("/data/big.sqlite", headers={"range": f"bytes={first}-{last}"})
+        assert r.status_code == 206 and r.content == raw[first : last + 1], (first, last)
+    assert c.get("/snapshots/1/data/big.sqlite", headers={"range": "bytes=-3"}).content == raw[-3:]
+    assert c.get("/data/big.sqlite").content == raw

@@ -12,6 +12,8 @@ was published — with:
   Modified`` on ``If-None-Match``, ``Vary: Accept-Encoding`` and the precompressed ``.br`` or
   ``.gz`` copy when the client accepts it; a file stored only as its ``.gz`` copy (station
   pages and their JSON twins, docs/bulletin.md §2) is decompressed for a client that does not;
+* one byte range of any file (``Range``, ``If-Range``: 206, or 416 past the end; see
+  :mod:`.ranges`), so that a download cut off on a slow connection goes on where it stopped;
 * ``/`` → ``/<lang>/`` by ``Accept-Language`` (ky, ru, en); ``/<lang>/`` → its ``index.html``;
 * ``/current.json`` (which snapshot is current), ``/status.json`` and ``/healthz`` (the last
   publish attempt: 503 when the gate refused it or the publisher stalled), ``/status`` (the
@@ -42,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from tallyroom.publish.i18n import LANGUAGES, negotiate
-from tallyroom.web import status_page
+from tallyroom.web import ranges, status_page
 
 #: Sent with every response. The pages need no script, style, image or connection from
 #: elsewhere, no inline script, no form and no plugin; inline ``style`` attributes colour the
@@ -309,24 +311,59 @@ class PublishedSite:
             await send({"type": "http.response.start", "status": 304, "headers": common})
             await send({"type": "http.response.body", "body": b""})
             return
+        if f.encoding is not None:
+            common.append((b"content-encoding", f.encoding))
+        span = None
+        # HEAD too: its headers are those GET would get (RFC 9110 §9.3.2), as from nginx.
+        wanted = headers.get(b"range")
+        if wanted is not None:
+            if_range = headers.get(b"if-range")
+            # If-Range with anything but this representation's own (strong) tag, a date
+            # included (no Last-Modified is sent), asks for the whole file (RFC 9110 §13.1.5).
+            if if_range is None or if_range.strip() == f.etag:
+                span = ranges.byte_range(wanted, f.size)
+        if span == ranges.UNSATISFIABLE:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 416,
+                    "headers": [
+                        (b"content-range", f"bytes */{f.size}".encode()),
+                        (b"content-length", b"0"),
+                        *common,
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if isinstance(span, tuple):
+            first, last = span
+            status = 206
+            common.append((b"content-range", f"bytes {first}-{last}/{f.size}".encode()))
+        else:
+            first, last = 0, f.size - 1
+            status = 200
         out = [
             (b"content-type", f.content_type),
-            (b"content-length", str(f.size).encode()),
+            (b"content-length", str(last + 1 - first).encode()),
+            (b"accept-ranges", b"bytes"),
             *common,
         ]
-        if f.encoding is not None:
-            out.append((b"content-encoding", f.encoding))
-        await send({"type": "http.response.start", "status": 200, "headers": out})
+        await send({"type": "http.response.start", "status": status, "headers": out})
         if method == "HEAD":
             await send({"type": "http.response.body", "body": b""})
             return
         if f.body is not None:
-            await send({"type": "http.response.body", "body": f.body})
+            body = f.body if status == 200 else f.body[first : last + 1]
+            await send({"type": "http.response.body", "body": body})
             return
+        left = last + 1 - first
         with open(f.path, "rb") as fh:
+            fh.seek(first)
             while True:
-                block = fh.read(CHUNK)
-                more = len(block) == CHUNK
+                block = fh.read(min(CHUNK, left))
+                left -= len(block)
+                more = left > 0 and len(block) > 0
                 await send({"type": "http.response.body", "body": block, "more_body": more})
                 if not more:
                     break
