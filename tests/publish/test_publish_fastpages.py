@@ -416,6 +416,24 @@ def _list_variants() -> Iterator[Callable[[dict[str, Any]], None]]:
             ]
             c["new_protocols_total"] = 900
             c["rows_changed_total"] = 0
+            decision = {
+                "entry": "correction",
+                "contest": "party-list",
+                "count_kind": "hand",
+                "proposed_by": "olga",
+                "approved_by": None,
+            }
+            c["decisions"] = [
+                {**decision, "ledger_index": 7, "action": "supersede", "station": "ps-1001", "target": 5,
+                 "reason": "recounted <at> the DEC & signed"},
+                {**decision, "ledger_index": 8, "action": "dismiss", "station": "ps-1001", "target": 7,
+                 "reason": None},
+                {**decision, "ledger_index": 9, "action": "annul", "station": "ps-1002", "target": 7,
+                 "reason": "1,000 ballots"},
+                {**decision, "ledger_index": 10, "action": "odd<action>", "station": "x&y", "target": 1,
+                 "count_kind": "odd", "reason": "%(n)s"},
+            ]
+            c["decisions_total"] = 12_345
         if "snapshots" in x and isinstance(x["snapshots"], list):
             x["snapshots"] = [
                 {"number": i, "published_at": f"t{i}", "ledger_size": 1000 * i, "root": "ab" * (i % 20)}

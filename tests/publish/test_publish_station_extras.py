@@ -127,6 +127,36 @@ def test_history_on_the_page_in_every_language(built: Built) -> None:
     assert "never counted" in built.html(built.x.photo)
 
 
+def test_what_changed_names_every_correction_and_annulment(built: Built) -> None:
+    """A total that went down or a protocol replaced is explained on the "what changed" page:
+    each decision with its station, what it did, its reason and the two people behind it."""
+    x = built.x
+    doc = json.loads(published_bytes(built.cur / "changes.json"))
+    assert doc["decisions_total"] == 3
+    assert [(q["action"], q["station"], q["entry"]) for q in doc["decisions"]] == [
+        ("dismiss", x.photo, "correction"),
+        ("supersede", x.corrected, "correction"),
+        ("annul", x.annulled, "annulment"),
+    ]
+    entries = built.entries()
+    for q in doc["decisions"]:  # each as its ledger entry says it
+        kind, payload, _leaf = entries[q["ledger_index"]]
+        line = json.loads(payload.split(b"\n", 1)[0])
+        assert kind == q["entry"]
+        assert {k: line.get(k) for k in ("target", "reason", "proposed_by", "approved_by", "contest")} == {
+            k: q[k] for k in ("target", "reason", "proposed_by", "approved_by", "contest")
+        }
+    annul = doc["decisions"][2]
+    en = published_text(built.cur / "en/changes.html")
+    assert "Corrections and annulments: 3." in en
+    item = en[en.index(f'<li data-index="{annul["ledger_index"]}">') :].split("</li>", 1)[0]
+    assert f'station/{x.annulled}.html"' in item and f"Annulment of entry {annul['target']}" in item
+    assert "Reason: signed by one member only. Proposed by olga, approved by sam." in item
+    assert "Исправлений и отмен: 3." in published_text(built.cur / "ru/changes.html")
+    assert f"Отмена записи {annul['target']}" in published_text(built.cur / "ru/changes.html")
+    assert "Оңдоолор жана жокко чыгаруулар: 3." in published_text(built.cur / "ky/changes.html")
+
+
 def test_photo_is_copied_once_and_shown(built: Built) -> None:
     x = built.x
     rel = f"images/{x.photo_sha}.png"

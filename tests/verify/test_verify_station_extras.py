@@ -156,3 +156,23 @@ def test_a_photo_swapped_or_a_declared_hash_changed(copy: tuple[Path, Path, Extr
     zeros = "0" * 64
     where = f"{page} › contests.party-list.columns.hand.image.sha256"
     assert any(m.startswith(f'{where}: "{zeros}" | "{x.missing_sha}"') for m in got), got
+
+
+def test_a_decision_misstated_in_what_changed(copy: tuple[Path, Path, Extras], tmp_path: Path) -> None:
+    pub, snap, _x = copy
+    said: dict[str, Any] = {}
+
+    def edit(doc: dict[str, Any]) -> None:
+        said.update(doc["decisions"][1])
+        doc["decisions"][1]["reason"] = "a typo"
+        doc["decisions_total"] = 2
+
+    edit_json(snap, "changes.json", edit)
+    result, report = verify(tmp_path, pub)
+    assert result.exit_code == 1
+    got = messages(report)
+    assert any(
+        m.startswith(f'changes.json › decisions[1].reason: "a typo" | "{said["reason"]}" | ledger entry')
+        for m in got
+    ), got
+    assert any(m.startswith("changes.json › decisions_total: 2 | 3") for m in got), got

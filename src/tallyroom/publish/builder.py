@@ -79,6 +79,7 @@ from tallyroom.publish.station_facts import (
     LedgerFacts,
     StationExtras,
     candidate_stations,
+    decisions_between,
 )
 from tallyroom.publish.status import StatusBook, utc_iso
 from tallyroom.store import intake as intake_db
@@ -1022,7 +1023,7 @@ class Publisher:
         # -- what changed ----------------------------------------------------------------
         row_state = self._row_state(results)
         station_state, leaves, station_digests = self._station_state(results, prev_state)
-        changes = self._changes(election, prev_state, results, row_state, station_state, snapshot)
+        changes = self._changes(election, prefix, prev_state, results, row_state, station_state, snapshot)
         lap("changes")
         # The SQLite download of a snapshot with many new records is updated beside this
         # process too: at night (thousands of protocols a snapshot) that is this process's
@@ -1479,6 +1480,7 @@ class Publisher:
     def _changes(
         self,
         election: CompiledElection,
+        prefix: LedgerPrefix,
         prev: State | None,
         results: Results,
         row_state: dict[str, list[Any]],
@@ -1526,16 +1528,20 @@ class Publisher:
             for index, (cid, sid, kind) in changed[:CHANGES_LISTED]
         ]
         main = _main_contests(results)
+        start = prev.ledger_size if prev else 0
+        decisions_total, decisions = decisions_between(prefix, start, snapshot["ledger_size"], CHANGES_LISTED)
         return {
             "format": "tallyroom-changes/1",
             "snapshot": snapshot["number"],
             "previous": prev.number if prev else None,
-            "ledger_from": prev.ledger_size if prev else 0,
+            "ledger_from": start,
             "ledger_to": snapshot["ledger_size"],
             "rows_changed_total": len(changed_rows),
             "rows_changed": [r for _, r in changed_rows if r["contest"] in main][:200],
             "new_protocols_total": len(changed),
             "new_protocols": new_protocols,
+            "decisions_total": decisions_total,
+            "decisions": decisions,
         }
 
     def _snapshot_list(self, snapshot: dict[str, Any]) -> list[dict[str, Any]]:

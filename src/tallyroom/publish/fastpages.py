@@ -612,17 +612,10 @@ def _history_table(p: Phrases, g: Mapping[str, Any]) -> str:
         out.append(f'<tr data-index="{idx}" data-status="{esc(h["status"])}"><th scope="row">{idx}</th><td>')
         if action == "submit":
             out.append(f"{p.t('Protocol')}: {_history_received(p, h)}")
-        elif action == "supersede":
-            out.append(f"{p.f('Correction of entry %(t)s', t=h['target'])}: {_history_received(p, h)}")
-        elif action == "dismiss":
-            out.append(
-                f"{p.f('A different reading turned down; entry %(t)s stays', t=h['target'])}: "
-                f"{_history_received(p, h)}"
-            )
-        elif action == "annul":
-            out.append(p.f("Annulment of entry %(t)s", t=h["target"]))
+        elif action in ("supersede", "dismiss"):
+            out.append(f"{_decision_words(p, action, h['target'])}: {_history_received(p, h)}")
         else:
-            out.append(esc(action))
+            out.append(_decision_words(p, action, h["target"]))
         if action != "submit":
             out.append('<br><span class="small">')
             out.append(
@@ -1186,6 +1179,8 @@ def changes_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
     out.append(p.f("New protocols: %(n)s.", n=num(c["new_protocols_total"])))
     out.append(" ")
     out.append(p.f("Totals changed: %(n)s.", n=num(c["rows_changed_total"])))
+    out.append(" ")
+    out.append(p.f("Corrections and annulments: %(n)s.", n=num(c["decisions_total"])))
     out.append("</p>\n")
     if c["rows_changed"]:
         out.append(
@@ -1218,7 +1213,44 @@ def changes_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
             out.append('<p class="small">')
             out.append(p.f("The first %(n)s are listed; changes.json has the counts.", n=len(news)))
             out.append("</p>")
+    decisions = c["decisions"]
+    if decisions:
+        entry = p.t("ledger entry")
+        out.append(f'<h2>{p.t("Corrections and annulments")}</h2>\n<ul class="decisions">')
+        for q in decisions:
+            sid = q["station"]
+            out.append(
+                f'<li data-index="{esc(q["ledger_index"])}"><a href="{lr}station/{esc(sid)}.html">'
+                f"{p.station(sid)}</a> — {p.contest_names[q['contest']]}, {p.kind(q['count_kind'])}: "
+                f"{_decision_words(p, q['action'], q['target'])} ({entry} {esc(q['ledger_index'])})"
+                '<br><span class="small">'
+            )
+            out.append(
+                p.f(
+                    "Reason: %(r)s. Proposed by %(p)s, approved by %(a)s.",
+                    r=q["reason"] or "—",
+                    p=q["proposed_by"] or "—",
+                    a=q["approved_by"] or "—",
+                )
+            )
+            out.append("</span></li>")
+        out.append("</ul>\n")
+        if c["decisions_total"] > len(decisions):
+            out.append('<p class="small">')
+            out.append(p.f("The first %(n)s are listed; changes.json has the counts.", n=len(decisions)))
+            out.append("</p>")
     return base_page(p, ctx, d, title, "".join(out))
+
+
+def _decision_words(p: Phrases, action: str, target: object) -> str:
+    """What a correction or annulment did, as a station's history says it."""
+    if action == "supersede":
+        return p.f("Correction of entry %(t)s", t=target)
+    if action == "dismiss":
+        return p.f("A different reading turned down; entry %(t)s stays", t=target)
+    if action == "annul":
+        return p.f("Annulment of entry %(t)s", t=target)
+    return esc(action)
 
 
 def snapshots_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:

@@ -64,6 +64,43 @@ class _Decision(msgspec.Struct):
 _decision = msgspec.json.Decoder(_Decision)
 
 
+def decisions_between(
+    prefix: LedgerPrefix, start: int, end: int, listed: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """The corrections and annulments among ledger entries ``start`` to ``end`` (``end`` not
+    included): how many, and the first ``listed`` in ledger order as ``changes.json`` lists
+    them (docs/bulletin.md §9). Each is a decision two people took (one proposed, another
+    approved: tallyroom.intake.corrections), so a reader of "what changed" learns why a
+    total went down or a station's protocol was replaced, not only that it did."""
+    total = 0
+    out: list[dict[str, Any]] = []
+    for e in prefix.entries[start:end]:
+        if e.kind not in ("correction", "annulment"):
+            continue
+        try:
+            _, payload = decode_entry(e.data)
+            d = _decision.decode(payload.partition(b"\n")[0])
+        except (EntryError, msgspec.DecodeError, msgspec.ValidationError):
+            continue  # the gate refuses a ledger whose decisions do not decode
+        total += 1
+        if len(out) < listed:
+            out.append(
+                {
+                    "ledger_index": e.index,
+                    "entry": e.kind,
+                    "action": d.action,
+                    "contest": d.contest,
+                    "station": d.station,
+                    "count_kind": d.count_kind,
+                    "target": d.target,
+                    "reason": d.reason,
+                    "proposed_by": d.proposed_by,
+                    "approved_by": d.approved_by,
+                }
+            )
+    return total, out
+
+
 class _ImageRef(msgspec.Struct):
     image_sha256: Any = None
     station: Any = None

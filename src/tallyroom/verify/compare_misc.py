@@ -48,6 +48,7 @@ def check_changes(
                 rec["ledger_index"],
                 "the ledger entry in force",
             )
+    _check_decisions(file, doc, ex, want["ledger_from"], want["ledger_to"], out)
     for i, r in enumerate(doc.get("rows_changed") or []):
         key = (r.get("contest"), r.get("area"), r.get("count_kind"))
         row = ex.rows.get(key)
@@ -67,6 +68,55 @@ def check_changes(
                     v,
                     ex.why(key, f),
                 )
+
+
+def _check_decisions(file: str, doc: dict[str, Any], ex: Expected, lo: int, hi: int, out: Tally) -> None:
+    """``decisions`` of ``changes.json``: how many corrections and annulments the ledger holds
+    between the two snapshots, and the first of them, in ledger order, as the ledger says
+    them (absent from snapshots published before the list was)."""
+    check = "changes"
+    if "decisions" not in doc and "decisions_total" not in doc:
+        return
+    e = ex.election
+    events = {
+        ev["ledger_index"]: (key, ev)
+        for key, evs in ex.walk.history.items()
+        for ev in evs
+        if ev["entry"] != "protocol" and lo <= ev["ledger_index"] < hi
+    }
+    order = sorted(events)
+    out.numbers += 1
+    if doc.get("decisions_total") != len(order):
+        out.add(check, file, "decisions_total", doc.get("decisions_total"), len(order), "the ledger")
+    listed = doc.get("decisions")
+    if not isinstance(listed, list):
+        out.fail(check, file, "decisions", "missing or not a list")
+        return
+    for i, q in enumerate(listed):
+        idx = q.get("ledger_index") if isinstance(q, dict) else None
+        out.numbers += 1
+        if i >= len(order) or idx != order[i]:
+            expected = order[i] if i < len(order) else None
+            where = f"decisions[{i}].ledger_index"
+            out.add(check, file, where, idx, expected, "the ledger's decisions in order")
+            continue
+        assert isinstance(q, dict)
+        (ci, si, kind), ev = events[idx]
+        said = {
+            "entry": ev["entry"],
+            "action": ev["action"],
+            "contest": e.contests[ci].id,
+            "station": e.stations[si].id,
+            "count_kind": kind,
+            "target": ev["target"],
+            "reason": ev["reason"],
+            "proposed_by": ev["proposed_by"],
+            "approved_by": ev["approved_by"],
+        }
+        for f, v in said.items():
+            out.numbers += 1
+            if q.get(f) != v:
+                out.add(check, file, f"decisions[{i}].{f}", q.get(f), v, f"ledger entry {idx}")
 
 
 def check_snapshot_list(

@@ -401,6 +401,8 @@ RESULTS_SCHEMAS: dict[str, Any] = {
                     "rows_changed",
                     "new_protocols_total",
                     "new_protocols",
+                    "decisions_total",
+                    "decisions",
                 ],
                 {
                     "format": {"const": "tallyroom-changes/1"},
@@ -415,6 +417,35 @@ RESULTS_SCHEMAS: dict[str, Any] = {
                         _obj(
                             ["contest", "station", "count_kind", "ledger_index"],
                             {"contest": _STR, "station": _STR, "count_kind": _KIND, "ledger_index": _INT},
+                        )
+                    ),
+                    "decisions_total": _INT,
+                    "decisions": _array(
+                        _obj(
+                            [
+                                "ledger_index",
+                                "entry",
+                                "action",
+                                "contest",
+                                "station",
+                                "count_kind",
+                                "target",
+                                "reason",
+                                "proposed_by",
+                                "approved_by",
+                            ],
+                            {
+                                "ledger_index": _INT,
+                                "entry": {"enum": ["correction", "annulment"]},
+                                "action": {"enum": ["supersede", "dismiss", "annul"]},
+                                "contest": _STR,
+                                "station": _STR,
+                                "count_kind": _KIND,
+                                "target": _INT,
+                                "reason": _NSTR,
+                                "proposed_by": _NSTR,
+                                "approved_by": _NSTR,
+                            },
                         )
                     ),
                 },
