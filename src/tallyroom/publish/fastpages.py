@@ -618,14 +618,7 @@ def _history_table(p: Phrases, g: Mapping[str, Any]) -> str:
             out.append(_decision_words(p, action, h["target"]))
         if action != "submit":
             out.append('<br><span class="small">')
-            out.append(
-                p.f(
-                    "Reason: %(r)s. Proposed by %(p)s, approved by %(a)s.",
-                    r=h["reason"] or "—",
-                    p=h["proposed_by"] or "—",
-                    a=h["approved_by"] or "—",
-                )
-            )
+            out.append(_decided(p, h))
             out.append("</span>")
         out.append("</td><td>")
         status = h["status"]
@@ -1209,10 +1202,7 @@ def changes_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
                 f"{p.kind(q['count_kind'])} ({entry} {esc(q['ledger_index'])})</li>"
             )
         out.append("</ul>\n")
-        if c["new_protocols_total"] > len(news):
-            out.append('<p class="small">')
-            out.append(p.f("The first %(n)s are listed; changes.json has the counts.", n=len(news)))
-            out.append("</p>")
+        out.append(_first_listed(p, c["new_protocols_total"], len(news)))
     decisions = c["decisions"]
     if decisions:
         entry = p.t("ledger entry")
@@ -1225,21 +1215,28 @@ def changes_page(p: Phrases, ctx: PageContext, d: Mapping[str, Any]) -> str:
                 f"{_decision_words(p, q['action'], q['target'])} ({entry} {esc(q['ledger_index'])})"
                 '<br><span class="small">'
             )
-            out.append(
-                p.f(
-                    "Reason: %(r)s. Proposed by %(p)s, approved by %(a)s.",
-                    r=q["reason"] or "—",
-                    p=q["proposed_by"] or "—",
-                    a=q["approved_by"] or "—",
-                )
-            )
+            out.append(_decided(p, q))
             out.append("</span></li>")
         out.append("</ul>\n")
-        if c["decisions_total"] > len(decisions):
-            out.append('<p class="small">')
-            out.append(p.f("The first %(n)s are listed; changes.json has the counts.", n=len(decisions)))
-            out.append("</p>")
+        out.append(_first_listed(p, c["decisions_total"], len(decisions)))
     return base_page(p, ctx, d, title, "".join(out))
+
+
+def _first_listed(p: Phrases, total: int, listed: int) -> str:
+    """The note under a list cut short (empty when it is not)."""
+    if total <= listed:
+        return ""
+    return f'<p class="small">{p.f("The first %(n)s are listed; changes.json has the counts.", n=listed)}</p>'
+
+
+def _decided(p: Phrases, d: Mapping[str, Any]) -> str:
+    """Why a decision was taken and by whom (two people: docs/intake-api.md)."""
+    return p.f(
+        "Reason: %(r)s. Proposed by %(p)s, approved by %(a)s.",
+        r=d["reason"] or "—",
+        p=d["proposed_by"] or "—",
+        a=d["approved_by"] or "—",
+    )
 
 
 def _decision_words(p: Phrases, action: str, target: object) -> str:
