@@ -280,6 +280,31 @@ def test_phone_results_fit(browser: object, site_url: str) -> None:
     ctx.close()
 
 
+#: The height of the text in each cell of the threshold tables (one line is about 23 px).
+_THRESHOLD_CELLS = """() => [...document.querySelectorAll('table.thresholds tbody td')].map(td => {
+    const r = document.createRange(); r.selectNodeContents(td);
+    return [td.textContent.trim(), r.getBoundingClientRect().height]; })"""
+
+
+def test_phone_threshold_rows_keep_to_one_line(browser: object, site_url: str) -> None:
+    """The threshold table is wider than a phone and scrolls inside its wrapper; each of its
+    cells stays on one line ("Batken: 9.34% (≥ 0.5%)"), instead of the narrow last column
+    stacking one word per line and making every party's row ten lines tall."""
+    ctx = browser.new_context(
+        viewport={"width": 360, "height": 800},  # type: ignore[attr-defined]
+        device_scale_factor=2,
+        is_mobile=True,
+    )
+    page = ctx.new_page()
+    for lang in ("en", "ru", "ky"):
+        page.goto(f"{site_url}/{lang}/")
+        cells = page.evaluate(_THRESHOLD_CELLS)
+        assert cells, lang
+        tall = [(text, h) for text, h in cells if h > 30]
+        assert tall == [], (lang, tall[:3])
+    ctx.close()
+
+
 def test_national_to_reconciliation(browser: object, site_url: str, published: Published) -> None:
     """From the national page to the machine-vs-hand page, its orderings without JavaScript,
     and on to a station."""
