@@ -280,16 +280,17 @@ def test_phone_results_fit(browser: object, site_url: str) -> None:
     ctx.close()
 
 
-#: The height of the text in each cell of the threshold tables (one line is about 23 px).
-_THRESHOLD_CELLS = """() => [...document.querySelectorAll('table.thresholds tbody td')].map(td => {
+#: The height of the text in each cell that ``sel`` finds (one line is about 23 px).
+_CELL_HEIGHTS = """(sel) => [...document.querySelectorAll(sel)].map(td => {
     const r = document.createRange(); r.selectNodeContents(td);
     return [td.textContent.trim(), r.getBoundingClientRect().height]; })"""
 
 
-def test_phone_threshold_rows_keep_to_one_line(browser: object, site_url: str) -> None:
-    """The threshold table is wider than a phone and scrolls inside its wrapper; each of its
-    cells stays on one line ("Batken: 9.34% (≥ 0.5%)"), instead of the narrow last column
-    stacking one word per line and making every party's row ten lines tall."""
+def test_phone_wide_tables_keep_to_one_line(browser: object, site_url: str) -> None:
+    """The threshold table and an area's station list are wider than a phone and scroll
+    inside their wrappers; each of their cells stays on one line ("Batken: 9.34% (≥ 0.5%)",
+    "turnout 38.80% · Ata-Jurt (44.47%)"), instead of the narrow columns stacking one word
+    per line and making every row four to ten lines tall."""
     ctx = browser.new_context(
         viewport={"width": 360, "height": 800},  # type: ignore[attr-defined]
         device_scale_factor=2,
@@ -297,11 +298,12 @@ def test_phone_threshold_rows_keep_to_one_line(browser: object, site_url: str) -
     )
     page = ctx.new_page()
     for lang in ("en", "ru", "ky"):
-        page.goto(f"{site_url}/{lang}/")
-        cells = page.evaluate(_THRESHOLD_CELLS)
-        assert cells, lang
-        tall = [(text, h) for text, h in cells if h > 30]
-        assert tall == [], (lang, tall[:3])
+        for path, sel in (("", "table.thresholds tbody td"), ("area/chui.html", "table.stations tbody td")):
+            page.goto(f"{site_url}/{lang}/{path}")
+            cells = page.evaluate(_CELL_HEIGHTS, sel)
+            assert cells, (lang, path)
+            tall = [(text, h) for text, h in cells if h > 30]
+            assert tall == [], (lang, path, tall[:3])
     ctx.close()
 
 
