@@ -4,6 +4,7 @@ attempts, the last look at the ledger, a stall), ``/healthz`` and the ``/status`
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -80,6 +81,11 @@ def test_the_status_keeps_every_attempt_and_a_refusal_after_the_site_recovered(t
     check = refused.failures[0].check
     assert f"<td>{check}</td>" in page.text
     assert page.text.count("<td>refused</td>") == 1 and page.text.count("<td>published</td>") == 2
+    # Every link on it leads somewhere: the site, its stylesheet, the JSON it is made from.
+    links = re.findall(r'href="([^"]+)"', page.text)
+    assert {"/", "/static/site.css", "/status.json", "/healthz", "/current.json"} <= set(links)
+    for href in links:
+        assert c.get(href, follow_redirects=True).status_code == 200, href
 
 
 def test_recent_attempts_are_capped_and_survive_a_restart(tmp_path: Path) -> None:

@@ -154,7 +154,7 @@ def status_page(
             "Current snapshot",
             "—"
             if current is None
-            else f'<a href="/{_e(current.get("path"))}">{_n(current.get("snapshot"))}</a>, ledger size '
+            else f'<a href="/">{_n(current.get("snapshot"))}</a>, ledger size '
             f"{_n(current.get('ledger_size'))}, published {_ago(current.get('published_at'), now)}",
         ),
         ("Last look at the ledger", _ago(status.get("checked_at"), now)),
