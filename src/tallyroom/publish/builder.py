@@ -736,7 +736,7 @@ class Publisher:
         else:
             book.attempted(outcome.to_dict(), now)
         doc = book.document(now, current_snapshot(self.out))
-        _atomic_write(self.out / "status.json", exports.json_bytes(doc), durable=False)
+        _atomic_write(book.path, exports.json_bytes(doc), durable=False)
 
     @property
     def every(self) -> float | None:
